@@ -1,0 +1,19 @@
+"""The projections package's exceptions: one root, transient separated from permanent."""
+
+from __future__ import annotations
+
+
+class ProjectionError(Exception):
+    """Root of every error raised by the projections package."""
+
+
+class TransientSinkError(ProjectionError):
+    """ClickHouse could not take a write right now; retry the same batch with the same token."""
+
+
+class MigrationError(ProjectionError):
+    """A DDL file failed to apply; the named file and statement say which."""
+
+
+class QueryRejected(ProjectionError):
+    """A read-only query tried to write, or ClickHouse refused it."""

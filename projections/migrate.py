@@ -1,0 +1,42 @@
+"""Apply ``ddl/NNNN_name.sql`` in order, once each, recording them in ``schema_migrations``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from projections.errors import MigrationError
+
+DDL_DIR = Path(__file__).with_name("ddl")
+
+_LEDGER = """
+CREATE TABLE IF NOT EXISTS schema_migrations
+(name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))
+ENGINE = ReplacingMergeTree ORDER BY name
+"""
+
+
+def statements(path: Path) -> list[str]:
+    """Split a DDL file on ``;`` at line ends; the files keep one statement per block."""
+    text = "\n".join(line for line in path.read_text(encoding="utf-8").splitlines() if not line.startswith("--"))
+    return [s.strip() for s in text.split(";\n") if s.strip().rstrip(";")]
+
+
+def migrate(client: Client, ddl_dir: Path = DDL_DIR) -> list[str]:
+    """Bring the database up to date; returns the files applied now."""
+    client.command(_LEDGER)
+    done = {row[0] for row in client.query("SELECT name FROM schema_migrations").result_rows}
+    applied = []
+    for path in sorted(ddl_dir.glob("*.sql")):
+        if path.name in done:
+            continue
+        for statement in statements(path):
+            try:
+                client.command(statement.rstrip(";"))
+            except ClickHouseError as exc:
+                raise MigrationError(f"{path.name}: {exc}\n--- statement ---\n{statement}") from exc
+        client.insert("schema_migrations", [[path.name]], column_names=["name"])
+        applied.append(path.name)
+    return applied

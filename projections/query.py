@@ -1,0 +1,46 @@
+"""Read-only queries for analysts and ops, with ClickHouse enforcing the read-only part."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from projections.errors import QueryRejected
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """Column names and rows of plain JSON-able values."""
+
+    columns: list[str]
+    rows: list[list[Any]]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal | UUID):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def run_readonly(client: Client, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
+    """Run ``sql`` with ClickHouse's ``readonly=1``, so no write can slip through."""
+    try:
+        result = client.query(sql, parameters=dict(parameters or {}), settings={"readonly": 1})
+    except ClickHouseError as exc:
+        raise QueryRejected(str(exc).strip()) from exc
+    return QueryResult(list(result.column_names), [[_plain(v) for v in row] for row in result.result_rows])

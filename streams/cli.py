@@ -1,0 +1,195 @@
+"""The ``alarmflow`` command: worker, publish, tail, query, lag, kafka, deadletter."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from projections.errors import ProjectionError
+from schemas.codec import Codec
+from schemas.validation import Limits
+from streams import kafka_local
+from streams.errors import AlarmflowError
+from streams.kafka_admin import consumer_lag, wait_caught_up
+from streams.kafka_io import parse_lines, publish_events, read_jsonl, read_topic
+from streams.query_client import query as run_query
+from streams.query_client import render
+from streams.settings import TOPIC_SUFFIXES, Settings
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings: Settings = ctx.obj
+    return settings
+
+
+@click.group()
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """alarmflow: police–grid coordination events, from Kafka to ClickHouse."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        ctx.obj = Settings.from_env()
+    except AlarmflowError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command()
+@click.pass_context
+def worker(ctx: click.Context) -> None:
+    """Run the stream worker (Faust) until Ctrl-C or SIGTERM."""
+    from streams.app import run_worker
+
+    sys.argv = [sys.argv[0]]  # Faust's Worker parses argv itself
+    run_worker(_settings(ctx))
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def publish(ctx: click.Context, file: Path) -> None:
+    """Encode a JSONL file of events and publish each to its topic with its key."""
+    from rich.progress import Progress
+
+    settings, codec = _settings(ctx), Codec()
+    limits = Limits(max_bytes=settings.max_message_bytes)
+    total = sum(1 for line in read_jsonl(file) if line.strip())
+    with Progress(transient=True, disable=total < 1000) as progress:
+        bar = progress.add_task(f"publishing {file.name}", total=total)
+        sent, errors = asyncio.run(
+            publish_events(
+                settings, codec, parse_lines(codec, read_jsonl(file), limits), lambda n: progress.advance(bar, n)
+            )
+        )
+    for error in errors:
+        click.echo(f"{file}:{error}", err=True)
+    click.echo(f"published {sent} events from {file}" + (f", {len(errors)} lines rejected" if errors else ""))
+    if errors:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("topic")
+@click.option("--follow", "-f", is_flag=True, help="Keep waiting for new messages.")
+@click.option("--max", "limit", type=int, default=0, help="Stop after N messages.")
+@click.pass_context
+def tail(ctx: click.Context, topic: str, follow: bool, limit: int) -> None:
+    """Decode and print a topic (a full name, or a suffix such as 'alarms')."""
+    settings, codec = _settings(ctx), Codec()
+    name = topic if "." in topic else settings.topic(topic)
+
+    async def run() -> None:
+        count = 0
+        async for message in read_topic(settings, name, follow=follow):
+            try:
+                line: dict[str, Any] = codec.to_json(codec.decode(message.value))
+            except Exception as exc:  # noqa: BLE001 - tail shows bad input, it does not judge it
+                line = {"error": f"{type(exc).__name__}: {exc}", "bytes": len(message.value)}
+            click.echo(json.dumps({"at": message.origin, **line}, ensure_ascii=False))
+            count += 1
+            if limit and count >= limit:
+                return
+
+    asyncio.run(run())
+
+
+@main.command()
+@click.argument("sql")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+@click.option("--param", "params", multiple=True, help="name=value for {name:Type} placeholders.")
+@click.pass_context
+def query(ctx: click.Context, sql: str, fmt: str, params: tuple[str, ...]) -> None:
+    """Read-only SQL on the configured ClickHouse (through the worker when it holds chDB)."""
+    parameters = dict(p.split("=", 1) for p in params)
+    try:
+        result = run_query(_settings(ctx), sql, parameters)
+    except ProjectionError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(render(result, fmt), nl=False)
+
+
+@main.command()
+@click.option("--wait-zero", is_flag=True, help="Block until the worker has caught up.")
+@click.option("--timeout", type=float, default=300.0, show_default=True)
+@click.pass_context
+def lag(ctx: click.Context, wait_zero: bool, timeout: float) -> None:
+    """Consumer lag of the worker's group, per topic and partition."""
+    settings = _settings(ctx)
+    topics = [settings.topic(s) for s in TOPIC_SUFFIXES]
+    try:
+        if wait_zero:
+            lags = asyncio.run(wait_caught_up(settings.kafka_bootstrap, settings.app_id, topics, timeout))
+        else:
+            lags = asyncio.run(consumer_lag(settings.kafka_bootstrap, settings.app_id, topics))
+    except AlarmflowError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for x in lags:
+        click.echo(f"{x.topic}\t{x.partition}\tcommitted={x.committed}\tend={x.end}\tlag={x.lag}")
+    click.echo(f"total lag {sum(x.lag for x in lags)}")
+
+
+@main.group()
+def kafka() -> None:
+    """The local single-node Kafka broker (KRaft, 127.0.0.1)."""
+
+
+@kafka.command("up")
+@click.pass_context
+def kafka_up(ctx: click.Context) -> None:
+    """Resolve the jars with Maven, format, start, wait until ready, create topics."""
+    settings = _settings(ctx)
+    try:
+        created = kafka_local.up(settings)
+    except AlarmflowError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"kafka up on {settings.kafka_bootstrap}" + (f"; created {', '.join(created)}" if created else ""))
+
+
+@kafka.command("down")
+@click.option("--purge", is_flag=True, help="Also delete the broker's data.")
+@click.pass_context
+def kafka_down(ctx: click.Context, purge: bool) -> None:
+    """Stop the broker cleanly."""
+    was_running = kafka_local.down(_settings(ctx), purge=purge)
+    click.echo(("kafka stopped" if was_running else "kafka was not running") + (" and purged" if purge else ""))
+
+
+@kafka.command("status")
+@click.pass_context
+def kafka_status(ctx: click.Context) -> None:
+    """Is the broker running, and which topics does it have."""
+    info = kafka_local.status(_settings(ctx))
+    click.echo(json.dumps(info, indent=1))
+    if not info["running"]:
+        sys.exit(1)
+
+
+@main.group()
+def deadletter() -> None:
+    """The dead-letter topic."""
+
+
+@deadletter.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def deadletter_list(ctx: click.Context, as_json: bool) -> None:
+    """Every dead-lettered message once (re-deliveries collapse by origin), readably."""
+    from streams.deadletters import list_deadletters
+
+    settings = _settings(ctx)
+    records = asyncio.run(list_deadletters(settings, Codec()))
+    if as_json:
+        click.echo(json.dumps(records, ensure_ascii=False, indent=1))
+        return
+    for r in records:
+        click.echo(f"{r['origin']}\t{r['error_class']}\t{r['payload_bytes']} bytes\t{r['reason']}")
+    click.echo(f"{len(records)} dead-lettered messages")
+
+
+if __name__ == "__main__":
+    main()

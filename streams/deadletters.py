@@ -1,0 +1,28 @@
+"""Reading the dead-letter topic back for people."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from schemas.codec import Codec
+from streams.kafka_io import read_topic
+from streams.settings import Settings
+
+
+async def list_deadletters(settings: Settings, codec: Codec) -> list[dict[str, Any]]:
+    """Each dead-lettered origin once, in topic order, without the payload bytes themselves."""
+    seen: dict[str, dict[str, Any]] = {}
+    async for message in read_topic(settings, settings.topic("deadletter")):
+        fields = codec.decode(message.value).fields
+        if fields["origin"] in seen:
+            continue
+        payload: bytes = fields["payload"]
+        seen[fields["origin"]] = {
+            "origin": fields["origin"],
+            "error_class": fields["error_class"],
+            "reason": fields["reason"],
+            "payload_bytes": len(payload),
+            "payload_preview": payload[:48].hex(),
+            "dead_lettered_at": message.origin,
+        }
+    return list(seen.values())

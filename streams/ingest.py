@@ -1,0 +1,120 @@
+"""The gate every consumed message passes, and the rows and dead-letter records it yields. Pure."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from schemas.codec import Codec, Event
+from schemas.errors import PoisonInput
+from schemas.privacy import Redactor
+from schemas.validation import Limits, accept
+
+DEADLETTER_NAMESPACE = uuid.UUID("5f0c8a52-3f7e-4d0e-9a61-6a1f0c2b9d11")
+WORKER_SOURCE = "alarmflow.worker"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A consumed Kafka record, independent of the client library that read it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    timestamp: datetime
+
+    @property
+    def origin(self) -> str:
+        return f"{self.topic}/{self.partition}/{self.offset}"
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    message: Message
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    message: Message
+    error: PoisonInput
+
+
+def classify(codec: Codec, limits: Limits, message: Message) -> Accepted | Rejected:
+    try:
+        event = accept(codec, message.value, key=message.key, published_at=message.timestamp, limits=limits)
+    except PoisonInput as error:
+        return Rejected(message, error)
+    return Accepted(message, event)
+
+
+def dead_letter(rejected: Rejected) -> Event:
+    """The DeadLettered event for a rejected message; its id is derived, so re-deliveries match."""
+    message = rejected.message
+    return Event(
+        "DeadLettered",
+        {
+            "event_id": str(uuid.uuid5(DEADLETTER_NAMESPACE, message.origin)),
+            "occurred_at": message.timestamp,
+            "source": WORKER_SOURCE,
+            "origin": message.origin,
+            "source_topic": message.topic,
+            "source_partition": message.partition,
+            "source_offset": message.offset,
+            "source_key": message.key,
+            "error_class": rejected.error.error_class,
+            "reason": rejected.error.reason,
+            "payload": message.value,
+        },
+    )
+
+
+def event_row(codec: Codec, redactor: Redactor, accepted: Accepted, ingested_at: datetime) -> tuple[object, ...]:
+    """Values for the ``events`` table, in its column order; personal fields are redacted."""
+    event, message = accepted.event, accepted.message
+    schema = codec.schema_for(event)
+    body = redactor.redact(schema, codec.to_json(event))
+    return (
+        event.event_id,
+        event.type,
+        str(event.fields[schema.key_field]),
+        event.source,
+        event.occurred_at,
+        ingested_at,
+        event.writer,
+        json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+        message.topic,
+        message.partition,
+        message.offset,
+    )
+
+
+def deadletter_row(accepted: Accepted, ingested_at: datetime) -> tuple[object, ...]:
+    """Values for the ``deadletters`` table: metadata and a digest, never the payload bytes."""
+    fields, message = accepted.event.fields, accepted.message
+    payload: bytes = fields["payload"]
+    return (
+        accepted.event.event_id,
+        fields["origin"],
+        fields["error_class"],
+        fields["reason"],
+        fields["source_topic"],
+        fields["source_partition"],
+        fields["source_offset"],
+        len(payload),
+        hashlib.sha256(payload).hexdigest(),
+        accepted.event.occurred_at,
+        ingested_at,
+        message.topic,
+        message.partition,
+        message.offset,
+    )
+
+
+def utc_from_millis(millis: float) -> datetime:
+    return datetime.fromtimestamp(millis / 1000, tz=UTC)

@@ -1,0 +1,97 @@
+"""Topic provisioning and consumer lag, through aiokafka's admin and consumer clients."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from streams.errors import BrokerError
+
+
+async def ensure_topics(bootstrap: str, names: Sequence[str], partitions: int) -> list[str]:
+    """Create the missing topics; returns the ones created now."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
+    try:
+        await admin.start()
+        existing = set(await admin.list_topics())
+        missing = [n for n in names if n not in existing]
+        if missing:
+            # A concurrent creator (another worker, a test) is fine: the topic exists either way.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics([NewTopic(n, partitions, 1) for n in missing])
+        return missing
+    except KafkaError as exc:
+        raise BrokerError(f"cannot provision topics on {bootstrap}: {exc}") from exc
+    finally:
+        await admin.close()
+
+
+async def list_topics(bootstrap: str) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5_000)
+    try:
+        await admin.start()
+        return sorted(await admin.list_topics())
+    finally:
+        await admin.close()
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    """How far a consumer group is behind on one partition."""
+
+    topic: str
+    partition: int
+    committed: int | None
+    end: int
+
+    @property
+    def lag(self) -> int:
+        return self.end - (self.committed or 0)
+
+
+async def consumer_lag(bootstrap: str, group: str, topics: Sequence[str]) -> list[PartitionLag]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        await admin.start()
+        await consumer.start()
+        committed = await admin.list_consumer_group_offsets(group)
+        tps = [
+            TopicPartition(t, p)
+            for t in topics
+            for p in sorted(consumer.partitions_for_topic(t) or await _partitions(consumer, t))
+        ]
+        ends = await consumer.end_offsets(tps)
+        return [
+            PartitionLag(tp.topic, tp.partition, committed[tp].offset if tp in committed else None, ends[tp])
+            for tp in tps
+        ]
+    except KafkaError as exc:
+        raise BrokerError(f"cannot read lag from {bootstrap}: {exc}") from exc
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    await consumer._client.force_metadata_update()
+    return consumer.partitions_for_topic(topic) or set()
+
+
+async def wait_caught_up(bootstrap: str, group: str, topics: Sequence[str], timeout: float) -> list[PartitionLag]:
+    """Block until the group's lag is zero on every partition, or raise after ``timeout`` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        lags = await consumer_lag(bootstrap, group, topics)
+        if all(x.lag == 0 for x in lags):
+            return lags
+        if asyncio.get_running_loop().time() > deadline:
+            behind = sum(x.lag for x in lags)
+            raise BrokerError(f"group {group} is still {behind} messages behind after {timeout:.0f}s")
+        await asyncio.sleep(0.5)

@@ -1,0 +1,92 @@
+"""One frozen settings object, read from ``ALARMFLOW_*`` variables at the entry point and passed down."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from streams.errors import ConfigError
+
+TOPIC_SUFFIXES = ("alarms", "case-events", "deadletter")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of alarmflow; each field ``x`` is read from ``ALARMFLOW_X``."""
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_controller_port: int = 9093
+    kafka_home: Path = Path("var/kafka")
+    topic_prefix: str = "alarmflow"
+    partitions: int = 4
+    app_id: str = "alarmflow"
+    clickhouse_dsn: str = ""
+    var_dir: Path = Path("var")
+    web_port: int = 6066
+    phone_hmac_key: str = field(default="", repr=False)
+    phone_hmac_key_file: Path | None = None
+    max_message_bytes: int = 64 * 1024
+    max_future_hours: int = 24
+    batch_max: int = 10_000
+    batch_within_ms: int = 500
+    log_level: str = "info"
+
+    def topic(self, suffix: str) -> str:
+        return f"{self.topic_prefix}.{suffix}"
+
+    @property
+    def dsn(self) -> str:
+        return self.clickhouse_dsn or f"chdb://{(self.var_dir / 'clickhouse').resolve()}"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    def phone_key(self) -> bytes:
+        """The HMAC key for phone tokens; never logged, never defaulted in code."""
+        if self.phone_hmac_key:
+            return self.phone_hmac_key.encode()
+        if self.phone_hmac_key_file is not None:
+            try:
+                return self.phone_hmac_key_file.read_bytes().strip()
+            except OSError as exc:
+                raise ConfigError(f"ALARMFLOW_PHONE_HMAC_KEY_FILE: {exc}") from exc
+        raise ConfigError(
+            "set ALARMFLOW_PHONE_HMAC_KEY (or ALARMFLOW_PHONE_HMAC_KEY_FILE): callers' numbers are "
+            "stored only as keyed tokens"
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for spec in fields(cls):
+            name = f"ALARMFLOW_{spec.name.upper()}"
+            raw = env.get(name)
+            if raw is None or raw == "":
+                continue
+            values[spec.name] = _convert(name, raw, spec.type)
+        values.update(overrides)
+        settings = cls(**values)  # type: ignore[arg-type]
+        if settings.partitions < 1:
+            raise ConfigError("ALARMFLOW_PARTITIONS must be at least 1")
+        return settings
+
+
+def _convert(name: str, raw: str, kind: object) -> object:
+    kind = str(kind)
+    try:
+        if kind == "int":
+            return int(raw)
+        if "Path" in kind:
+            return Path(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a valid {kind}") from None
+    return raw
+
+
+def env_names() -> list[str]:
+    """Every environment variable alarmflow reads."""
+    return [f"ALARMFLOW_{spec.name.upper()}" for spec in fields(Settings)]
