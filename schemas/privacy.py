@@ -14,9 +14,17 @@ from typing import Any
 from schemas.registry import RecordSchema
 
 
+def normalise_phone(phone: str) -> str:
+    """Digits only, without China's +86 prefix, so one caller gets one token however it was typed."""
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    if len(digits) == 13 and digits.startswith("86"):
+        return digits[2:]
+    return digits
+
+
 def mask_phone(phone: str) -> str:
     """``13812341234`` → ``138****1234``; short numbers keep only their last two digits."""
-    digits = "".join(ch for ch in phone if ch.isdigit())
+    digits = normalise_phone(phone)
     if len(digits) >= 7:
         return f"{digits[:3]}****{digits[-4:]}"
     return "*" * max(len(digits) - 2, 0) + digits[-2:]
@@ -34,8 +42,7 @@ class Redactor:
         return "Redactor(key=***)"
 
     def token(self, phone: str) -> str:
-        digits = "".join(ch for ch in phone if ch.isdigit())
-        return hmac.new(self._key, digits.encode(), hashlib.sha256).hexdigest()[:32]
+        return hmac.new(self._key, normalise_phone(phone).encode(), hashlib.sha256).hexdigest()[:32]
 
     def redact(self, schema: RecordSchema, body: Mapping[str, Any]) -> dict[str, Any]:
         out = dict(body)

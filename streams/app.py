@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from schemas.codec import Codec, Event
 from schemas.privacy import Redactor
 from schemas.validation import Limits
 from streams.ingest import Message, utc_from_millis
+from streams.kafka_admin import DEADLETTER_MAX_BYTES, ensure_topics
 from streams.projector import Projector
 from streams.settings import TOPIC_SUFFIXES, Settings
 
@@ -68,12 +70,16 @@ def create_app(settings: Settings) -> faust.App:
         topic_allow_declare=True,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        producer_max_request_size=DEADLETTER_MAX_BYTES + 64 * 1024,
         web_bind="127.0.0.1",
         web_host="127.0.0.1",
         web_port=settings.web_port,
         stream_buffer_maxsize=max(settings.batch_max * 2, 4096),
         broker_commit_every=settings.batch_max,
         broker_commit_interval=1.0,
+        # A killed worker's partitions move after 10 s instead of Faust's default 60 s.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
         loghandlers=[],
     )
     codec = Codec()
@@ -138,6 +144,8 @@ def create_app(settings: Settings) -> faust.App:
 
 def run_worker(settings: Settings) -> None:
     """Run the Faust worker in the foreground until SIGTERM or Ctrl-C."""
+    topics = [settings.topic(s) for s in TOPIC_SUFFIXES]
+    asyncio.run(ensure_topics(settings.kafka_bootstrap, topics, settings.partitions))
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()

@@ -16,7 +16,7 @@ from schemas.codec import Codec
 from schemas.validation import Limits
 from streams import kafka_local
 from streams.errors import AlarmflowError
-from streams.kafka_admin import consumer_lag, wait_caught_up
+from streams.kafka_admin import consumer_lag, reset_offsets, wait_caught_up
 from streams.kafka_io import parse_lines, publish_events, read_jsonl, read_topic
 from streams.query_client import query as run_query
 from streams.query_client import render
@@ -131,6 +131,20 @@ def lag(ctx: click.Context, wait_zero: bool, timeout: float) -> None:
     for x in lags:
         click.echo(f"{x.topic}\t{x.partition}\tcommitted={x.committed}\tend={x.end}\tlag={x.lag}")
     click.echo(f"total lag {sum(x.lag for x in lags)}")
+
+
+@main.command("reset-offsets")
+@click.confirmation_option(prompt="Rewind the worker's group to offset 0 of every topic?")
+@click.pass_context
+def reset_offsets_cmd(ctx: click.Context) -> None:
+    """Rewind the worker's consumer group to the start of every topic, for a replay (stop workers first)."""
+    settings = _settings(ctx)
+    topics = [settings.topic(s) for s in TOPIC_SUFFIXES]
+    try:
+        n = asyncio.run(reset_offsets(settings.kafka_bootstrap, settings.app_id, topics))
+    except AlarmflowError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{settings.app_id} rewound to offset 0 on {n} partitions")
 
 
 @main.group()

@@ -13,6 +13,13 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from streams.errors import BrokerError
 
+# The broker refuses upstream messages over 1 MiB; a dead-letter record wraps one whole, plus metadata.
+DEADLETTER_MAX_BYTES = 4 * 1024 * 1024
+
+
+def _topic_config(name: str) -> dict[str, str]:
+    return {"max.message.bytes": str(DEADLETTER_MAX_BYTES)} if name.endswith(".deadletter") else {}
+
 
 async def ensure_topics(bootstrap: str, names: Sequence[str], partitions: int) -> list[str]:
     """Create the missing topics; returns the ones created now."""
@@ -24,7 +31,7 @@ async def ensure_topics(bootstrap: str, names: Sequence[str], partitions: int) -
         if missing:
             # A concurrent creator (another worker, a test) is fine: the topic exists either way.
             with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics([NewTopic(n, partitions, 1) for n in missing])
+                await admin.create_topics([NewTopic(n, partitions, 1, topic_configs=_topic_config(n)) for n in missing])
         return missing
     except KafkaError as exc:
         raise BrokerError(f"cannot provision topics on {bootstrap}: {exc}") from exc
@@ -95,3 +102,18 @@ async def wait_caught_up(bootstrap: str, group: str, topics: Sequence[str], time
             behind = sum(x.lag for x in lags)
             raise BrokerError(f"group {group} is still {behind} messages behind after {timeout:.0f}s")
         await asyncio.sleep(0.5)
+
+
+async def reset_offsets(bootstrap: str, group: str, topics: Sequence[str]) -> int:
+    """Point ``group`` at offset 0 of every partition, for a replay; the group must be idle."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    try:
+        await consumer.start()
+        tps = [TopicPartition(t, p) for t in topics for p in sorted(await _partitions(consumer, t))]
+        consumer.assign(tps)
+        await consumer.commit({tp: 0 for tp in tps})
+        return len(tps)
+    except KafkaError as exc:
+        raise BrokerError(f"cannot reset {group} on {bootstrap} (is a worker still running?): {exc}") from exc
+    finally:
+        await consumer.stop()

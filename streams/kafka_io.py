@@ -14,7 +14,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from schemas.codec import Codec, Event
 from schemas.errors import PoisonInput
 from schemas.validation import Limits, check_event
+from streams.errors import PublishError
 from streams.ingest import Message, utc_from_millis
+from streams.kafka_admin import list_topics
 from streams.settings import Settings
 
 
@@ -66,6 +68,7 @@ async def publish_events(
     """Encode and send each event to its topic with its key; bad lines are collected, not fatal."""
     sent, errors = 0, []
     pending: list[asyncio.Future[object]] = []
+    await require_topics(settings, [settings.topic(s) for s in codec.registry.topics()])
     kafka = producer(settings)
     await kafka.start()
     try:
@@ -81,6 +84,14 @@ async def publish_events(
     finally:
         await kafka.stop()
     return sent, errors
+
+
+async def require_topics(settings: Settings, names: list[str]) -> None:
+    """Fail fast and clearly, instead of aiokafka's 40-second metadata wait, when a topic is missing."""
+    existing = set(await list_topics(settings.kafka_bootstrap))
+    missing = sorted(set(names) - existing)
+    if missing:
+        raise PublishError(f"topics {missing} do not exist on {settings.kafka_bootstrap}: run `alarmflow kafka up`")
 
 
 async def _settle(pending: list[asyncio.Future[object]], on_progress: Callable[[int], None]) -> int:

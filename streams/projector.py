@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import TypeVar
@@ -22,6 +22,7 @@ from schemas.codec import Codec
 from schemas.privacy import Redactor
 from schemas.validation import Limits
 from streams.ingest import Message, Rejected, classify, dead_letter, deadletter_row, event_row
+from streams.kafka_admin import DEADLETTER_MAX_BYTES
 from streams.ports import EventPublisher, ProjectionSink
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ class Projector:
         deadletter_topic: str,
     ) -> None:
         self.codec, self.limits, self.redactor = codec, limits, redactor
+        # Our own dead-letter records carry an oversized original whole: no size limit for them.
+        self._deadletter_limits = replace(limits, max_bytes=DEADLETTER_MAX_BYTES)
         self.sink, self.publisher, self.deadletter_topic = sink, publisher, deadletter_topic
         self._marks: dict[tuple[str, str], dict[int, int]] = {}
         # One thread: ClickHouse calls block, and chDB wants one caller at a time.
@@ -70,7 +73,8 @@ class Projector:
         poison: list[Rejected] = []
         await self._load_marks(messages)
         for message in messages:
-            outcome = classify(self.codec, self.limits, message)
+            limits = self._deadletter_limits if message.topic == self.deadletter_topic else self.limits
+            outcome = classify(self.codec, limits, message)
             if isinstance(outcome, Rejected):
                 if message.topic == self.deadletter_topic:
                     log.error("unreadable dead-letter record at %s: %s", message.origin, outcome.error)

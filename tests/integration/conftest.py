@@ -1,0 +1,149 @@
+"""Integration fixtures: the real broker started by `make test`, a fresh namespace per test, real workers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from schemas import Codec
+from schemas.validation import Limits
+from streams.kafka_admin import ensure_topics, list_topics, wait_caught_up
+from streams.kafka_io import parse_lines, publish_events, read_topic, send_raw
+from streams.query_client import query
+from streams.settings import TOPIC_SUFFIXES, Settings
+
+CODEC = Codec()
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def broker() -> str:
+    """The broker `make test` started; failing (never skipping) when it is not there."""
+    bootstrap = Settings.from_env().kafka_bootstrap
+    try:
+        asyncio.run(list_topics(bootstrap))
+    except Exception as exc:  # noqa: BLE001 - any failure means the broker is missing
+        pytest.fail(f"no Kafka broker at {bootstrap} ({exc}); run the suite with `make test`")
+    return bootstrap
+
+
+@dataclass
+class Stack:
+    """One test's namespace: its own topics, consumer group, ClickHouse path and web port."""
+
+    settings: Settings
+    env: dict[str, str]
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start_worker(self, **extra_env: str) -> subprocess.Popen[bytes]:
+        log = (self.settings.var_dir / f"worker-{len(self.workers)}.log").open("wb")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker"],
+            env={**self.env, **extra_env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+        self.workers.append(proc)
+        self.wait_web(proc)
+        return proc
+
+    def wait_web(self, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise AssertionError(f"worker exited with {proc.returncode}:\n{self.worker_log()}")
+            try:
+                urllib.request.urlopen(self.settings.web_url + "/", timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.3)
+        raise AssertionError(f"worker web endpoint not up after {timeout}s:\n{self.worker_log()}")
+
+    def worker_log(self) -> str:
+        logs = sorted(self.settings.var_dir.glob("worker-*.log"))
+        return "\n".join(p.read_text(errors="replace")[-4000:] for p in logs)
+
+    def stop(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+        if proc.poll() is None:
+            proc.send_signal(sig)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def publish(self, events: list[dict[str, Any]]) -> int:
+        lines = [json.dumps(e, ensure_ascii=False) for e in events]
+        sent, errors = asyncio.run(publish_events(self.settings, CODEC, parse_lines(CODEC, lines, Limits())))
+        assert not errors, errors[:3]
+        return sent
+
+    def send_raw(self, suffix: str, records: list[tuple[bytes | None, bytes]]) -> None:
+        asyncio.run(send_raw(self.settings, self.settings.topic(suffix), records))
+
+    def caught_up(self, timeout: float = 180) -> None:
+        topics = [self.settings.topic(s) for s in TOPIC_SUFFIXES]
+        try:
+            asyncio.run(wait_caught_up(self.settings.kafka_bootstrap, self.settings.app_id, topics, timeout))
+        except Exception as exc:
+            raise AssertionError(f"{exc}\n{self.worker_log()}") from exc
+
+    def sql(self, text: str, **params: Any) -> list[list[Any]]:
+        return query(self.settings, text, params).rows
+
+    def scalar(self, text: str, **params: Any) -> Any:
+        return self.sql(text, **params)[0][0]
+
+    def read(self, suffix: str) -> list[Any]:
+        async def collect() -> list[Any]:
+            return [m async for m in read_topic(self.settings, self.settings.topic(suffix))]
+
+        return asyncio.run(collect())
+
+
+@pytest.fixture
+def stack(broker: str, tmp_path: Path) -> Iterator[Stack]:
+    ns = f"t{uuid.uuid4().hex[:10]}"
+    port = _free_port()
+    env = {
+        **os.environ,
+        "ALARMFLOW_TOPIC_PREFIX": ns,
+        "ALARMFLOW_APP_ID": ns,
+        "ALARMFLOW_VAR_DIR": str(tmp_path),
+        "ALARMFLOW_WEB_PORT": str(port),
+        "ALARMFLOW_PHONE_HMAC_KEY": "integration-test-key-0123456789",
+        "ALARMFLOW_BATCH_WITHIN_MS": "200",
+    }
+    settings = Settings.from_env(env)
+    asyncio.run(
+        ensure_topics(
+            bootstrap=settings.kafka_bootstrap,
+            names=[settings.topic(s) for s in TOPIC_SUFFIXES],
+            partitions=settings.partitions,
+        )
+    )
+    s = Stack(settings, env)
+    yield s
+    for proc in s.workers:
+        s.stop(proc, signal.SIGKILL)
