@@ -15,16 +15,17 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements.lock
-	$(BIN)/pip install -q --no-deps -e .
+	@mkdir -p var
+	@echo "installing Python packages into $(VENV) (log: var/pip.log)"
+	@{ $(BIN)/pip install --upgrade pip && $(BIN)/pip install -r requirements.lock \
+	   && $(BIN)/pip install --no-deps -e . ; } > var/pip.log 2>&1 || { tail -40 var/pip.log; exit 1; }
 	touch $@
 
 broker-jars: $(STAMP)
 	$(BIN)/python -c "from streams.kafka_local import BrokerPaths, resolve_jars; from streams.settings import Settings; resolve_jars(BrokerPaths(Settings.from_env().kafka_home))"
 
 demo: $(STAMP)
-	$(BIN)/python deploy/demo.py
+	$(AF) demo
 
 test: $(STAMP)
 	@$(TEST_ENV) $(AF) kafka up

@@ -71,6 +71,12 @@ class KeyMismatch(PoisonInput):
     error_class = "KeyMismatch"
 
 
+class WrongTopic(PoisonInput):
+    """The record type belongs on another topic."""
+
+    error_class = "WrongTopic"
+
+
 POISON_CLASSES: tuple[type[PoisonInput], ...] = (
     Undecodable,
     UnknownSchema,
@@ -80,4 +86,5 @@ POISON_CLASSES: tuple[type[PoisonInput], ...] = (
     InvalidTime,
     TooLarge,
     KeyMismatch,
+    WrongTopic,
 )

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from schemas.codec import Codec, Event
-from schemas.errors import InvalidTime, InvalidValue, KeyMismatch, MissingField, TooLarge
+from schemas.errors import InvalidTime, InvalidValue, KeyMismatch, MissingField, TooLarge, WrongTopic
 
 EPOCH_FLOOR = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -48,9 +48,18 @@ def check_size(data: bytes, limits: Limits) -> None:
         raise TooLarge(f"{len(data)} bytes is over the {limits.max_bytes}-byte limit")
 
 
-def check_event(codec: Codec, event: Event, published_at: datetime, limits: Limits, key: bytes | None) -> None:
-    """Raise the PoisonInput that ``event`` deserves, if any."""
+def check_event(
+    codec: Codec,
+    event: Event,
+    published_at: datetime,
+    limits: Limits,
+    key: bytes | None,
+    topic_suffix: str | None = None,
+) -> None:
+    """Raise the PoisonInput that ``event`` deserves, if any; ``key``/``topic_suffix`` None skip those checks."""
     schema = codec.schema_for(event)
+    if topic_suffix is not None and topic_suffix != schema.topic:
+        raise WrongTopic(f"{event.type} belongs on the {schema.topic!r} topic, not {topic_suffix!r}")
     _check_fields(event.fields, schema.raw["fields"], "")
     try:
         uuid.UUID(event.event_id)
@@ -64,15 +73,22 @@ def check_event(codec: Codec, event: Event, published_at: datetime, limits: Limi
             f"occurred_at {occurred.isoformat()} is more than {limits.max_future} after "
             f"the message was published ({published_at.isoformat()})"
         )
-    if key is not None:
-        expected = codec.key_of(event)
-        if key.decode("utf-8", "replace") != expected:
-            raise KeyMismatch(f"Kafka key {key!r} differs from {schema.key_field} {expected!r}")
+    if key is not None and key.decode("utf-8", "replace") != codec.key_of(event):
+        raise KeyMismatch(f"Kafka key {key!r} differs from {schema.key_field} {codec.key_of(event)!r}")
 
 
-def accept(codec: Codec, data: bytes, *, key: bytes | None, published_at: datetime, limits: Limits) -> Event:
-    """Size, decode, then contract checks: the one gate every consumed message passes."""
+def accept(
+    codec: Codec, data: bytes, *, key: bytes | None, topic_suffix: str, published_at: datetime, limits: Limits
+) -> Event:
+    """Size, decode, then contract checks: the one gate every consumed message passes.
+
+    On the wire a key is required: without it Kafka spreads one case over partitions.
+    """
     check_size(data, limits)
     event = codec.decode(data)
-    check_event(codec, event, published_at, limits, key)
+    if key is None:
+        raise KeyMismatch(
+            f"the message has no key; expected {codec.schema_for(event).key_field} {codec.key_of(event)!r}"
+        )
+    check_event(codec, event, published_at, limits, key, topic_suffix)
     return event

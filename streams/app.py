@@ -71,7 +71,7 @@ def create_app(settings: Settings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         producer_max_request_size=DEADLETTER_MAX_BYTES + 64 * 1024,
-        web_bind="127.0.0.1",
+        web_bind=settings.web_bind,
         web_host="127.0.0.1",
         web_port=settings.web_port,
         stream_buffer_maxsize=max(settings.batch_max * 2, 4096),

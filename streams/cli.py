@@ -183,6 +183,20 @@ def kafka_status(ctx: click.Context) -> None:
         sys.exit(1)
 
 
+@main.command()
+@click.pass_context
+def demo(ctx: click.Context) -> None:
+    """Start everything, publish the sample, print the numbers, stop everything."""
+    from streams.demo import run_demo
+
+    try:
+        run_demo(_settings(ctx))
+    except KeyboardInterrupt:
+        raise click.Abort() from None
+    except AlarmflowError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 @main.group()
 def deadletter() -> None:
     """The dead-letter topic."""

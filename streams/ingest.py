@@ -46,8 +46,12 @@ class Rejected:
 
 
 def classify(codec: Codec, limits: Limits, message: Message) -> Accepted | Rejected:
+    """Accept a message, or reject it with the reason; the topic suffix is what follows the prefix's dot."""
+    suffix = message.topic.rsplit(".", 1)[-1]
     try:
-        event = accept(codec, message.value, key=message.key, published_at=message.timestamp, limits=limits)
+        event = accept(
+            codec, message.value, key=message.key, topic_suffix=suffix, published_at=message.timestamp, limits=limits
+        )
     except PoisonInput as error:
         return Rejected(message, error)
     return Accepted(message, event)

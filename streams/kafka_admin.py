@@ -94,14 +94,18 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
 async def wait_caught_up(bootstrap: str, group: str, topics: Sequence[str], timeout: float) -> list[PartitionLag]:
     """Block until the group's lag is zero on every partition, or raise after ``timeout`` seconds."""
     deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        lags = await consumer_lag(bootstrap, group, topics)
-        if all(x.lag == 0 for x in lags):
-            return lags
-        if asyncio.get_running_loop().time() > deadline:
-            behind = sum(x.lag for x in lags)
-            raise BrokerError(f"group {group} is still {behind} messages behind after {timeout:.0f}s")
+    problem = "no answer yet"
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            lags = await consumer_lag(bootstrap, group, topics)
+        except BrokerError as exc:  # a fresh broker has no group coordinator for a few seconds
+            problem = str(exc)
+        else:
+            if all(x.lag == 0 for x in lags):
+                return lags
+            problem = f"still {sum(x.lag for x in lags)} messages behind"
         await asyncio.sleep(0.5)
+    raise BrokerError(f"group {group} did not catch up within {timeout:.0f}s: {problem}")
 
 
 async def reset_offsets(bootstrap: str, group: str, topics: Sequence[str]) -> int:

@@ -53,6 +53,8 @@ def render(result: QueryResult, fmt: str) -> str:
         writer.writerow(result.columns)
         writer.writerows(result.rows)
         return out.getvalue()
+    if not result.rows:
+        return "(no rows)\n"
     from rich.console import Console
     from rich.table import Table
 

@@ -25,6 +25,7 @@ class Settings:
     clickhouse_dsn: str = ""
     var_dir: Path = Path("var")
     web_port: int = 6066
+    web_bind: str = "127.0.0.1"
     phone_hmac_key: str = field(default="", repr=False)
     phone_hmac_key_file: Path | None = None
     max_message_bytes: int = 64 * 1024

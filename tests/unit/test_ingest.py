@@ -61,6 +61,23 @@ POISON = [
     ("InvalidTime", wire(contacted(occurred_at=(NOW + timedelta(hours=25)).isoformat()))),
     ("TooLarge", wire(contacted(worker_id="W" * 4000))),
     ("KeyMismatch", wire(contacted(case_id="C2"))),
+    (
+        "WrongTopic",
+        wire(
+            {
+                "type": "AlarmReceived",
+                "event_id": "7b0a4c1e-6a3e-4a55-9a53-0d8f1a2b3c4d",
+                "occurred_at": "2026-05-12T20:00:00+08:00",
+                "source": "cad110",
+                "alarm_id": "C1",
+                "channel": "CALL_110",
+                "category": "noise.night",
+                "priority": 3,
+                "location": {"address": "x"},
+                "description": "",
+            }
+        ),
+    ),
 ]
 
 
@@ -74,6 +91,12 @@ def test_each_poison_kind_is_rejected_with_its_class(error_class: str, value: by
 
 def test_every_poison_class_is_exercised() -> None:
     assert {c for c, _ in POISON} == {cls.error_class for cls in POISON_CLASSES}
+
+
+def test_a_message_without_key_is_rejected() -> None:
+    outcome = classify(CODEC, LIMITS, message(wire(contacted()), key=None))
+    assert isinstance(outcome, Rejected) and outcome.error.error_class == "KeyMismatch"
+    assert "no key" in outcome.error.reason
 
 
 def test_good_events_pass_including_the_edges() -> None:
