@@ -87,8 +87,7 @@ def accept(
     check_size(data, limits)
     event = codec.decode(data)
     if key is None:
-        raise KeyMismatch(
-            f"the message has no key; expected {codec.schema_for(event).key_field} {codec.key_of(event)!r}"
-        )
+        field = codec.schema_for(event).key_field
+        raise KeyMismatch(f"the message has no key; expected {field} {codec.key_of(event)!r}")
     check_event(codec, event, published_at, limits, key, topic_suffix)
     return event

@@ -93,6 +93,10 @@ def _first(sample: Path) -> dict[str, object]:
     return obj
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_demo(base: Settings, sample: Path = SAMPLE) -> None:
     settings = demo_settings(base)
     shutil.rmtree(settings.var_dir / "clickhouse", ignore_errors=True)
@@ -104,7 +108,7 @@ def run_demo(base: Settings, sample: Path = SAMPLE) -> None:
         "ALARMFLOW_PHONE_HMAC_KEY_FILE": str(settings.phone_hmac_key_file),
     }
     # Ctrl-C and SIGTERM both unwind through the finally blocks below, so nothing is left running.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupt)
     click.echo(f"== starting Kafka on {settings.kafka_bootstrap} (jars via Maven on first run)")
     kafka_local.up(settings)
     try:
