@@ -13,11 +13,11 @@ TEST_ENV := ALARMFLOW_KAFKA_BOOTSTRAP=127.0.0.1:29092 ALARMFLOW_KAFKA_CONTROLLER
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
 	@mkdir -p var
 	@echo "installing Python packages into $(VENV) (log: var/pip.log)"
-	@{ $(BIN)/pip install --upgrade pip && $(BIN)/pip install -r requirements.lock \
+	@{ $(BIN)/pip install --upgrade pip && $(BIN)/pip install -r requirements-dev.lock \
 	   && $(BIN)/pip install --no-deps -e . ; } > var/pip.log 2>&1 || { tail -40 var/pip.log; exit 1; }
 	touch $@
 

@@ -1,4 +1,8 @@
-"""Apply ``ddl/NNNN_name.sql`` in order, once each, recording them in ``schema_migrations``."""
+"""Apply ``ddl/NNNN_name.sql`` in order at every start; ``schema_migrations`` records when each first ran.
+
+Every statement is idempotent (``IF NOT EXISTS``), so dropping tables and restarting rebuilds them,
+and a replay then refills them: the tables are projections of the topics.
+"""
 
 from __future__ import annotations
 
@@ -25,18 +29,17 @@ def statements(path: Path) -> list[str]:
 
 
 def migrate(client: Client, ddl_dir: Path = DDL_DIR) -> list[str]:
-    """Bring the database up to date; returns the files applied now."""
+    """Bring the database up to date; returns the files applied for the first time."""
     client.command(_LEDGER)
     done = {row[0] for row in client.query("SELECT name FROM schema_migrations").result_rows}
     applied = []
     for path in sorted(ddl_dir.glob("*.sql")):
-        if path.name in done:
-            continue
         for statement in statements(path):
             try:
                 client.command(statement.rstrip(";"))
             except ClickHouseError as exc:
                 raise MigrationError(f"{path.name}: {exc}\n--- statement ---\n{statement}") from exc
-        client.insert("schema_migrations", [[path.name]], column_names=["name"])
-        applied.append(path.name)
+        if path.name not in done:
+            client.insert("schema_migrations", [[path.name]], column_names=["name"])
+            applied.append(path.name)
     return applied

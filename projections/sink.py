@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from typing import Any
 
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError
@@ -56,6 +57,20 @@ class ClickHouseSink:
         except ClickHouseError as exc:
             raise _classify(exc) from exc
         return {int(p): int(o) for p, o in result.result_rows}
+
+    def existing(self, table: str, column: str, values: list[Any]) -> set[Any]:
+        """Which of ``values`` the table's ``column`` already holds (a primary-key lookup)."""
+        if not values:
+            return set()
+        try:
+            result = self.client.query(
+                "SELECT DISTINCT {column:Identifier} FROM {table:Identifier} "
+                "WHERE {column:Identifier} IN {values:Array(String)}",
+                parameters={"table": table, "column": column, "values": values},
+            )
+        except ClickHouseError as exc:
+            raise _classify(exc) from exc
+        return {row[0] for row in result.result_rows}
 
     def write(self, rows: Rows, token: str) -> None:
         if not len(rows):

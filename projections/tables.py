@@ -1,4 +1,4 @@
-"""The projected tables' columns, as Arrow schemas, and column-wise batches to fill them."""
+"""The projected tables' columns, as Arrow schemas, and the rows that fill them."""
 
 from __future__ import annotations
 
@@ -9,71 +9,140 @@ from typing import Any
 import pyarrow as pa
 
 _TS = pa.timestamp("ms", tz="UTC")
-_COORDINATES = [("kafka_topic", pa.string()), ("kafka_partition", pa.uint32()), ("kafka_offset", pa.uint64())]
+_STR = pa.string()
+_COORDINATES = [("kafka_topic", _STR), ("kafka_partition", pa.uint32()), ("kafka_offset", pa.uint64())]
 
 
 @dataclass(frozen=True)
 class TableSpec:
-    """A projected table: its name and its columns in insert order, ending with Kafka coordinates."""
+    """A projected table: its columns in insert order (ending with Kafka coordinates).
+
+    ``identity`` names the column that identifies a row when the same fact can arrive twice at
+    different offsets (our own at-least-once derived events); such rows are inserted once.
+    """
 
     name: str
     schema: pa.Schema
+    identity: str | None = None
 
     @property
     def columns(self) -> list[str]:
         return list(self.schema.names)
 
 
-def _spec(name: str, columns: Sequence[tuple[str, pa.DataType]]) -> TableSpec:
-    return TableSpec(name, pa.schema([*columns, *_COORDINATES]))
+def _spec(name: str, columns: Sequence[tuple[str, pa.DataType]], identity: str | None = None) -> TableSpec:
+    return TableSpec(name, pa.schema([*columns, *_COORDINATES]), identity)
 
 
 EVENTS = _spec(
     "events",
     [
-        ("event_id", pa.string()),
-        ("type", pa.string()),
-        ("case_id", pa.string()),
-        ("source", pa.string()),
+        ("event_id", _STR),
+        ("type", _STR),
+        ("case_id", _STR),
+        ("source", _STR),
         ("occurred_at", _TS),
         ("ingested_at", _TS),
-        ("writer", pa.string()),
-        ("payload", pa.string()),
+        ("writer", _STR),
+        ("payload", _STR),
     ],
 )
 
 DEADLETTERS = _spec(
     "deadletters",
     [
-        ("event_id", pa.string()),
-        ("origin", pa.string()),
-        ("error_class", pa.string()),
-        ("reason", pa.string()),
-        ("source_topic", pa.string()),
+        ("event_id", _STR),
+        ("origin", _STR),
+        ("error_class", _STR),
+        ("reason", _STR),
+        ("source_topic", _STR),
         ("source_partition", pa.uint32()),
         ("source_offset", pa.uint64()),
         ("payload_bytes", pa.uint32()),
-        ("payload_sha256", pa.string()),
+        ("payload_sha256", _STR),
         ("occurred_at", _TS),
         ("ingested_at", _TS),
     ],
+    identity="event_id",
+)
+
+TRIAGE = _spec(
+    "triage",
+    [
+        ("event_id", _STR),
+        ("case_id", _STR),
+        ("occurred_at", _TS),
+        ("category", _STR),
+        ("priority", pa.uint8()),
+        ("disposition", _STR),
+        ("rule", _STR),
+        ("reason", _STR),
+        ("street_code", _STR),
+        ("grid_code", _STR),
+        ("place", _STR),
+        ("location_rule", _STR),
+        ("location_notes", pa.list_(_STR)),
+        ("caller_token", _STR),
+        ("ingested_at", _TS),
+    ],
+    identity="event_id",
+)
+
+DISPATCHES = _spec(
+    "dispatches",
+    [
+        ("event_id", _STR),
+        ("case_id", _STR),
+        ("occurred_at", _TS),
+        ("category", _STR),
+        ("priority", pa.uint8()),
+        ("street_code", _STR),
+        ("grid_code", _STR),
+        ("team", _STR),
+        ("level", _STR),
+        ("assignee_id", _STR),
+        ("accept_by", _TS),
+        ("contact_by", _TS),
+        ("arrive_by", _TS),
+        ("rule", _STR),
+        ("place", _STR),
+        ("ingested_at", _TS),
+    ],
+    identity="event_id",
 )
 
 
 class Rows:
-    """Rows for one table, kept column-wise so the Arrow table is built without copies per row."""
+    """Rows for one table, in column order."""
 
-    def __init__(self, spec: TableSpec) -> None:
+    def __init__(self, spec: TableSpec, rows: Sequence[Sequence[Any]] = ()) -> None:
         self.spec = spec
-        self._columns: list[list[Any]] = [[] for _ in spec.columns]
+        self.rows: list[Sequence[Any]] = list(rows)
 
     def append(self, values: Sequence[Any]) -> None:
-        for column, value in zip(self._columns, values, strict=True):
-            column.append(value)
+        self.rows.append(values)
 
     def __len__(self) -> int:
-        return len(self._columns[0])
+        return len(self.rows)
+
+    def identities(self) -> list[Any]:
+        if self.spec.identity is None:
+            return []
+        index = self.spec.columns.index(self.spec.identity)
+        return [row[index] for row in self.rows]
+
+    def without(self, identities: set[Any]) -> Rows:
+        """These rows minus those whose identity is in ``identities`` or repeats an earlier row's."""
+        if self.spec.identity is None:
+            return self
+        index, seen, kept = self.spec.columns.index(self.spec.identity), set(identities), []
+        for row in self.rows:
+            if row[index] not in seen:
+                seen.add(row[index])
+                kept.append(row)
+        return Rows(self.spec, kept)
 
     def to_arrow(self) -> pa.Table:
-        arrays = [pa.array(col, type=field.type) for col, field in zip(self._columns, self.spec.schema, strict=True)]
+        columns = list(zip(*self.rows, strict=True)) if self.rows else [() for _ in self.spec.columns]
+        arrays = [pa.array(col, type=field.type) for col, field in zip(columns, self.spec.schema, strict=True)]
         return pa.Table.from_arrays(arrays, schema=self.spec.schema)

@@ -7,42 +7,19 @@ the reader schema, so producers on different versions can publish side by side.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable
 from typing import Any, cast
 
 from fastavro import schemaless_reader, schemaless_writer
 from fastavro.read import SchemaResolutionError
 
 from schemas.errors import InvalidEnum, InvalidValue, PoisonInput, RegistryError, Undecodable, UnknownSchema
+from schemas.event import Event
 from schemas.jsonform import compile_from_json, compile_to_json
 from schemas.registry import RecordSchema, SchemaRegistry
 
 MAGIC = b"\xc3\x01"
 HEADER_SIZE = 10
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """A decoded event: its record name, its fields (read-only by convention) and its writer version."""
-
-    type: str
-    fields: Mapping[str, Any]
-    writer: str = ""
-
-    @property
-    def event_id(self) -> str:
-        return str(self.fields["event_id"])
-
-    @property
-    def occurred_at(self) -> datetime:
-        value: datetime = self.fields["occurred_at"]
-        return value
-
-    @property
-    def source(self) -> str:
-        return str(self.fields["source"])
 
 
 class Codec:

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from schemas.codec import Codec, Event
+from schemas.codec import Codec
 from schemas.errors import InvalidTime, InvalidValue, KeyMismatch, MissingField, TooLarge, WrongTopic
+from schemas.event import Event
 
 EPOCH_FLOOR = datetime(2000, 1, 1, tzinfo=UTC)
 

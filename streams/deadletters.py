@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from schemas.codec import Codec
@@ -10,7 +11,7 @@ from streams.settings import Settings
 
 
 async def list_deadletters(settings: Settings, codec: Codec) -> list[dict[str, Any]]:
-    """Each dead-lettered origin once, in topic order, without the payload bytes themselves."""
+    """Each dead-lettered origin once, in topic order, without the payload bytes: they may hold phone numbers."""
     seen: dict[str, dict[str, Any]] = {}
     async for message in read_topic(settings, settings.topic("deadletter")):
         fields = codec.decode(message.value).fields
@@ -22,7 +23,7 @@ async def list_deadletters(settings: Settings, codec: Codec) -> list[dict[str, A
             "error_class": fields["error_class"],
             "reason": fields["reason"],
             "payload_bytes": len(payload),
-            "payload_preview": payload[:48].hex(),
+            "payload_sha256": hashlib.sha256(payload).hexdigest(),
             "dead_lettered_at": message.origin,
         }
     return list(seen.values())

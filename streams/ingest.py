@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from schemas.codec import Codec, Event
+from schemas.codec import Codec
 from schemas.errors import PoisonInput
-from schemas.privacy import Redactor
+from schemas.event import Event
 from schemas.validation import Limits, accept
 
 DEADLETTER_NAMESPACE = uuid.UUID("5f0c8a52-3f7e-4d0e-9a61-6a1f0c2b9d11")
@@ -75,48 +73,6 @@ def dead_letter(rejected: Rejected) -> Event:
             "reason": rejected.error.reason,
             "payload": message.value,
         },
-    )
-
-
-def event_row(codec: Codec, redactor: Redactor, accepted: Accepted, ingested_at: datetime) -> tuple[object, ...]:
-    """Values for the ``events`` table, in its column order; personal fields are redacted."""
-    event, message = accepted.event, accepted.message
-    schema = codec.schema_for(event)
-    body = redactor.redact(schema, codec.to_json(event))
-    return (
-        event.event_id,
-        event.type,
-        str(event.fields[schema.key_field]),
-        event.source,
-        event.occurred_at,
-        ingested_at,
-        event.writer,
-        json.dumps(body, ensure_ascii=False, separators=(",", ":")),
-        message.topic,
-        message.partition,
-        message.offset,
-    )
-
-
-def deadletter_row(accepted: Accepted, ingested_at: datetime) -> tuple[object, ...]:
-    """Values for the ``deadletters`` table: metadata and a digest, never the payload bytes."""
-    fields, message = accepted.event.fields, accepted.message
-    payload: bytes = fields["payload"]
-    return (
-        accepted.event.event_id,
-        fields["origin"],
-        fields["error_class"],
-        fields["reason"],
-        fields["source_topic"],
-        fields["source_partition"],
-        fields["source_offset"],
-        len(payload),
-        hashlib.sha256(payload).hexdigest(),
-        accepted.event.occurred_at,
-        ingested_at,
-        message.topic,
-        message.partition,
-        message.offset,
     )
 
 

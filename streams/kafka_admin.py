@@ -18,7 +18,14 @@ DEADLETTER_MAX_BYTES = 4 * 1024 * 1024
 
 
 def _topic_config(name: str) -> dict[str, str]:
-    return {"max.message.bytes": str(DEADLETTER_MAX_BYTES)} if name.endswith(".deadletter") else {}
+    """Event topics keep everything (the tables are rebuilt by replaying them from offset 0);
+    the internal routing topic only needs to outlive an outage."""
+    if name.endswith(".routing"):
+        return {"retention.ms": str(7 * 24 * 3600 * 1000)}
+    config = {"retention.ms": "-1"}
+    if name.endswith(".deadletter"):
+        config["max.message.bytes"] = str(DEADLETTER_MAX_BYTES)
+    return config
 
 
 async def ensure_topics(bootstrap: str, names: Sequence[str], partitions: int) -> list[str]:
@@ -103,7 +110,8 @@ async def wait_caught_up(bootstrap: str, group: str, topics: Sequence[str], time
         else:
             if all(x.lag == 0 for x in lags):
                 return lags
-            problem = f"still {sum(x.lag for x in lags)} messages behind"
+            behind = ", ".join(f"{x.topic}[{x.partition}] {x.committed}/{x.end}" for x in lags if x.lag)
+            problem = f"still {sum(x.lag for x in lags)} messages behind ({behind})"
         await asyncio.sleep(0.5)
     raise BrokerError(f"group {group} did not catch up within {timeout:.0f}s: {problem}")
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from schemas.codec import Codec, Event
+from schemas.codec import Codec
 from schemas.errors import PoisonInput
+from schemas.event import Event
 from schemas.validation import Limits, check_event
 from streams.errors import PublishError
 from streams.ingest import Message, utc_from_millis

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from projections.tables import Rows
-from schemas.codec import Event
+from schemas.event import Event
 
 
 class ProjectionSink(Protocol):
     """Where projected rows go (ClickHouse)."""
 
     def high_water(self, table: str, topic: str) -> dict[int, int]: ...
+
+    def existing(self, table: str, column: str, values: list[Any]) -> set[Any]: ...
 
     def write(self, rows: Rows, token: str) -> None: ...
 

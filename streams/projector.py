@@ -16,12 +16,13 @@ from functools import partial
 from typing import TypeVar
 
 from projections.errors import TransientSinkError
+from projections.rows import PROJECTIONS, Projection, RowContext, projections_for
 from projections.sink import dedup_token
-from projections.tables import DEADLETTERS, EVENTS, Rows, TableSpec
+from projections.tables import Rows
 from schemas.codec import Codec
 from schemas.privacy import Redactor
 from schemas.validation import Limits
-from streams.ingest import Message, Rejected, classify, dead_letter, deadletter_row, event_row
+from streams.ingest import Accepted, Message, Rejected, classify, dead_letter
 from streams.kafka_admin import DEADLETTER_MAX_BYTES
 from streams.ports import EventPublisher, ProjectionSink
 
@@ -52,9 +53,9 @@ class Projector:
         deadletter_topic: str,
     ) -> None:
         self.codec, self.limits, self.redactor = codec, limits, redactor
+        self.sink, self.publisher, self.deadletter_topic = sink, publisher, deadletter_topic
         # Our own dead-letter records carry an oversized original whole: no size limit for them.
         self._deadletter_limits = replace(limits, max_bytes=DEADLETTER_MAX_BYTES)
-        self.sink, self.publisher, self.deadletter_topic = sink, publisher, deadletter_topic
         self._marks: dict[tuple[str, str], dict[int, int]] = {}
         # One thread: ClickHouse calls block, and chDB wants one caller at a time.
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
@@ -68,68 +69,77 @@ class Projector:
 
     async def handle(self, messages: Sequence[Message]) -> BatchReport:
         report = BatchReport()
-        now = datetime.now(UTC)
-        events, deadletters = Rows(EVENTS), Rows(DEADLETTERS)
+        ctx = RowContext(self.codec, self.redactor, datetime.now(UTC))
+        tables = {p.spec.name: Rows(p.spec) for p in PROJECTIONS}
         poison: list[Rejected] = []
         await self._load_marks(messages)
         for message in messages:
-            limits = self._deadletter_limits if message.topic == self.deadletter_topic else self.limits
-            outcome = classify(self.codec, limits, message)
+            outcome = classify(self.codec, self._limits(message), message)
             if isinstance(outcome, Rejected):
                 if message.topic == self.deadletter_topic:
                     log.error("unreadable dead-letter record at %s: %s", message.origin, outcome.error)
                 else:
                     poison.append(outcome)
                 continue
-            if message.topic == self.deadletter_topic:
-                target, values = deadletters, deadletter_row(outcome, now)
-            else:
-                target, values = events, event_row(self.codec, self.redactor, outcome, now)
-            if message.offset > self._marks[(target.spec.name, message.topic)].get(message.partition, -1):
-                target.append(values)
-                report.projected += 1
-            else:
-                report.skipped += 1
+            for projection in projections_for(outcome.event.type):
+                if self._is_new(projection, message):
+                    tables[projection.spec.name].append(self._row(projection, outcome, ctx))
+                    report.projected += 1
+                else:
+                    report.skipped += 1
         if poison:
-            await self.publisher.publish(self.deadletter_topic, [dead_letter(p) for p in poison])
+            await self._dead_letter(poison)
             report.dead_lettered = len(poison)
-            for rejected in poison:
-                log.warning(
-                    "dead-lettered %s: %s: %s",
-                    rejected.message.origin,
-                    rejected.error.error_class,
-                    rejected.error.reason,
-                )
-        for rows in (events, deadletters):
-            await self._write(rows, self._picked(messages, rows.spec))
-            report.by_table[rows.spec.name] = len(rows)
+        for rows in tables.values():
+            report.by_table[rows.spec.name] = await self._write(rows, messages)
         return report
 
-    def _spec_for(self, topic: str) -> TableSpec:
-        return DEADLETTERS if topic == self.deadletter_topic else EVENTS
+    def _limits(self, message: Message) -> Limits:
+        return self._deadletter_limits if message.topic == self.deadletter_topic else self.limits
 
-    def _picked(self, messages: Sequence[Message], spec: TableSpec) -> list[Message]:
-        return [m for m in messages if self._spec_for(m.topic) is spec]
+    @staticmethod
+    def _row(projection: Projection, accepted: Accepted, ctx: RowContext) -> tuple[object, ...]:
+        m = accepted.message
+        return projection.row(accepted.event, (m.topic, m.partition, m.offset), ctx)
+
+    def _is_new(self, projection: Projection, message: Message) -> bool:
+        marks = self._marks[(projection.spec.name, message.topic)]
+        return message.offset > marks.get(message.partition, -1)
+
+    async def _dead_letter(self, poison: list[Rejected]) -> None:
+        await self.publisher.publish(self.deadletter_topic, [dead_letter(p) for p in poison])
+        for rejected in poison:
+            m, e = rejected.message, rejected.error
+            log.warning("dead-lettered %s: %s: %s", m.origin, e.error_class, e.reason)
 
     async def _load_marks(self, messages: Sequence[Message]) -> None:
         """High-water marks for every (table, topic) in the batch, read once per assignment."""
         for topic in sorted({m.topic for m in messages}):
-            key = (self._spec_for(topic).name, topic)
-            if key not in self._marks:
-                self._marks[key] = await self._retry(partial(self.sink.high_water, *key))
+            for projection in PROJECTIONS:
+                key = (projection.spec.name, topic)
+                if key not in self._marks:
+                    self._marks[key] = await self._retry(partial(self.sink.high_water, *key))
 
-    async def _write(self, rows: Rows, messages: Sequence[Message]) -> None:
+    async def _write(self, rows: Rows, messages: Sequence[Message]) -> int:
+        """Insert the rows not yet in the table; returns how many were inserted."""
         if not len(rows):
-            return
+            return 0
+        if rows.spec.identity is not None:
+            present = await self._retry(
+                partial(self.sink.existing, rows.spec.name, rows.spec.identity, rows.identities())
+            )
+            rows = rows.without(present)
         ranges: dict[tuple[str, int], list[int]] = {}
         for m in messages:
             span = ranges.setdefault((m.topic, m.partition), [m.offset, m.offset])
             span[0], span[1] = min(span[0], m.offset), max(span[1], m.offset)
         token = dedup_token(rows.spec.name, [(t, p, a, b) for (t, p), (a, b) in ranges.items()])
-        await self._retry(lambda: self.sink.write(rows, token))
+        final = rows
+        await self._retry(lambda: self.sink.write(final, token))
         for (topic, partition), (_, last) in ranges.items():
             marks = self._marks.setdefault((rows.spec.name, topic), {})
             marks[partition] = max(marks.get(partition, -1), last)
+        return len(rows)
 
     async def _retry(self, fn: Callable[[], T]) -> T:
         delay = 0.2

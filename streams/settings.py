@@ -9,7 +9,10 @@ from pathlib import Path
 
 from streams.errors import ConfigError
 
-TOPIC_SUFFIXES = ("alarms", "case-events", "deadletter")
+# Every topic alarmflow creates; the projector consumes the first three, "routing" is internal
+# (alarms and releases re-keyed by street, so one worker owns each street's open-case counts).
+PROJECTED_TOPICS = ("alarms", "case-events", "deadletter")
+TOPIC_SUFFIXES = (*PROJECTED_TOPICS, "routing")
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class Settings:
     batch_max: int = 10_000
     batch_within_ms: int = 500
     log_level: str = "info"
+    district_dir: Path | None = None
 
     def topic(self, suffix: str) -> str:
         return f"{self.topic_prefix}.{suffix}"

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from schemas import Codec
+from schemas.codec import Codec
 from schemas.validation import Limits
 from streams.kafka_admin import ensure_topics, list_topics, wait_caught_up
 from streams.kafka_io import parse_lines, publish_events, read_topic, send_raw

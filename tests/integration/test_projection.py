@@ -12,7 +12,17 @@ from streams.settings import TOPIC_SUFFIXES
 from tests.factories import stream
 from tests.integration.conftest import CODEC, Stack
 
-COUNTS = "SELECT count(), uniqExact(event_id), uniqExact(kafka_topic, kafka_partition, kafka_offset) FROM events"
+# Upstream events only: the worker's own derived events (triage, dispatch) land in the log too.
+COUNTS = ("SELECT count(), uniqExact(event_id), uniqExact(kafka_topic, kafka_partition, kafka_offset) FROM events "
+          "WHERE source != 'alarmflow.worker'")
+
+
+def assert_log_invariants(stack: Stack) -> None:
+    """Whatever the crashes: one row per Kafka message, and analysts see each event_id once."""
+    rows, coords = stack.sql("SELECT count(), uniqExact(kafka_topic, kafka_partition, kafka_offset) FROM events")[0]
+    assert rows == coords
+    unique, total = stack.sql("SELECT uniqExact(event_id), count() FROM v_events")[0]
+    assert unique == total
 
 
 def test_every_event_lands_exactly_once_and_upstream_duplicates_count_once(stack: Stack) -> None:
@@ -22,22 +32,20 @@ def test_every_event_lands_exactly_once_and_upstream_duplicates_count_once(stack
     stack.start_worker()
     stack.caught_up()
     assert stack.sql(COUNTS) == [[n, n, n]]
-    by_type = dict(stack.sql("SELECT type, count() FROM v_event_counts GROUP BY type ORDER BY type"))
-    assert by_type == {
-        "AlarmReceived": 1,
-        "CaseClosed": 1,
-        "InstructionAccepted": 1,
-        "MediationConcluded": 1,
-        "PartyContacted": 1,
-        "ResponderArrived": 1,
-    }
-    assert stack.scalar("SELECT sum(events) FROM v_event_counts") == n
+    by_type = dict(stack.sql("SELECT type, events FROM v_event_counts"))
+    upstream = ["AlarmReceived", "CaseClosed", "InstructionAccepted", "MediationConcluded", "PartyContacted",
+                "ResponderArrived"]
+    assert {t: by_type[t] for t in upstream} == dict.fromkeys(upstream, 50)
+    assert by_type["AlarmTriaged"] == 50
+    assert_log_invariants(stack)
 
     stack.publish(events)  # the same file again: same event_ids at new offsets
     stack.caught_up()
     assert stack.sql(COUNTS) == [[2 * n, n, 2 * n]]  # the raw log keeps each delivery...
-    assert stack.scalar("SELECT count() FROM v_events") == n  # ...analysts count each event once
-    assert stack.scalar("SELECT count() FROM v_upstream_duplicates") == n
+    assert stack.scalar("SELECT count() FROM v_events WHERE source != 'alarmflow.worker'") == n  # ...once
+    assert stack.scalar("SELECT count() FROM v_upstream_duplicates WHERE type != 'AlarmTriaged'") == n
+    assert dict(stack.sql("SELECT type, events FROM v_event_counts")) == by_type
+    assert_log_invariants(stack)
 
 
 def test_replay_from_offset_zero_into_the_same_database_adds_nothing(stack: Stack) -> None:
@@ -51,13 +59,14 @@ def test_replay_from_offset_zero_into_the_same_database_adds_nothing(stack: Stac
     stack.start_worker()
     stack.caught_up()
     assert stack.sql(COUNTS) == [[n, n, n]]
+    assert_log_invariants(stack)
 
 
 def test_kill_9_mid_stream_then_restart_still_exactly_once(stack: Stack) -> None:
     n = stack.publish(stream(2500, seed=13))  # 15,000 events
     worker = stack.start_worker(ALARMFLOW_BATCH_MAX="300")
     deadline = time.monotonic() + 120
-    while (rows := stack.scalar("SELECT count() FROM events")) < n // 5:
+    while (rows := stack.scalar("SELECT count() FROM events WHERE source != 'alarmflow.worker'")) < n // 5:
         assert time.monotonic() < deadline, "the worker made no progress"
         time.sleep(0.05)
     worker.send_signal(signal.SIGKILL)
@@ -66,6 +75,11 @@ def test_kill_9_mid_stream_then_restart_still_exactly_once(stack: Stack) -> None
     stack.start_worker(ALARMFLOW_BATCH_MAX="300")
     stack.caught_up()
     assert stack.sql(COUNTS) == [[n, n, n]]
+    assert_log_invariants(stack)
+    alarms = n // 6
+    assert stack.sql("SELECT count(), uniqExact(case_id) FROM triage") == [[alarms, alarms]]
+    dispatched, cases = stack.sql("SELECT count(), uniqExact(case_id) FROM dispatches")[0]
+    assert dispatched == cases > 0
 
 
 def test_poison_goes_to_the_dead_letter_topic_and_the_stream_keeps_flowing(stack: Stack) -> None:
@@ -150,4 +164,4 @@ def test_queries_through_the_worker_are_read_only(stack: Stack) -> None:
         assert "readonly" in str(exc).lower()
     else:
         raise AssertionError("a write went through the read-only endpoint")
-    assert stack.scalar("SELECT count() FROM events") == 12
+    assert stack.scalar("SELECT count() FROM events WHERE source != 'alarmflow.worker'") == 12

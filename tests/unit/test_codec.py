@@ -14,11 +14,10 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas import Codec, SchemaRegistry
-from schemas.codec import MAGIC
+from schemas.codec import MAGIC, Codec
 from schemas.errors import RegistryError
 from schemas.jsonform import format_time
-from schemas.registry import AVRO_DIR
+from schemas.registry import AVRO_DIR, SchemaRegistry
 
 CODEC = Codec()
 

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from schemas import Codec
+from projections.rows import RowContext, event_row
+from schemas.codec import Codec
 from schemas.errors import POISON_CLASSES
 from schemas.privacy import Redactor, mask_phone
 from schemas.validation import Limits
-from streams.ingest import Accepted, Message, Rejected, classify, dead_letter, event_row
+from streams.ingest import Accepted, Message, Rejected, classify, dead_letter
 
 CODEC = Codec()
 NOW = datetime(2026, 5, 12, 12, 0, tzinfo=UTC)
@@ -157,7 +158,7 @@ def test_phone_is_tokenised_and_masked_never_stored_raw() -> None:
     }
     outcome = classify(CODEC, LIMITS, Message("alarmflow.alarms", 0, 1, b"A1", wire(alarm), NOW))
     assert isinstance(outcome, Accepted)
-    row = event_row(CODEC, REDACTOR, outcome, NOW)
+    row = event_row(outcome.event, ("alarmflow.alarms", 0, 1), RowContext(CODEC, REDACTOR, NOW))
     payload = json.loads(str(row[7]))
     assert "caller_phone" not in payload
     assert payload["caller_phone_masked"] == "138****5678"

@@ -1,0 +1,1 @@
+"""Faust agents: thin adapters that decode, call the pure domain, and send or write."""

@@ -1,0 +1,218 @@
+"""Triage, location and dispatch on the shipped district data: every rule and every fallback, no Kafka."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams.domain.dispatch import DispatchBook, ReleaseTracker
+from streams.domain.district import LOCAL_TZ, Disposition
+from streams.domain.routing import Alarm, assign, decide, triaged_event
+from streams.reference_files import load_district
+
+DISTRICT = load_district()
+HZ, YP = "330114005", "330114006"
+LOCAL = timezone(timedelta(hours=8))
+NOON = datetime(2026, 5, 12, 12, 0, tzinfo=LOCAL)
+INSIDE_V05 = DISTRICT.grid("HZ-V05").polygon.representative_point()  # type: ignore[union-attr]
+
+
+def alarm(**over: Any) -> Alarm:
+    base: dict[str, Any] = dict(event_id="7b0a4c1e-6a3e-4a55-9a53-0d8f1a2b3c4d", alarm_id="A1", occurred_at=NOON,
+                                category="dispute.market", police_matter="UNKNOWN", priority=3, address="",
+                                lat=None, lon=None, street_code=HZ, grid_code=None, caller_token=None)
+    base.update(over)
+    return Alarm(**base)
+
+
+@pytest.mark.parametrize(("over", "disposition", "rule"), [
+    ({"police_matter": "POLICE", "category": "noise.renovation"}, "POLICE", "triage.110_police"),
+    ({"priority": 1}, "POLICE", "triage.priority_1"),
+    ({"police_matter": "POLICE", "priority": 1}, "POLICE", "triage.110_police"),
+    ({"category": "noise.unheard_of"}, "REVIEW", "triage.unknown_category"),
+    ({"police_matter": "NON_POLICE", "category": "crime.theft"}, "REVIEW", "triage.contradiction"),
+    ({"category": "crime.theft"}, "POLICE", "triage.category"),
+    ({"category": "dispute.family"}, "REVIEW", "triage.category_review"),
+    ({"category": "noise.renovation"}, "NON_POLICE", "triage.category"),
+    ({"category": "noise.renovation", "police_matter": "NON_POLICE"}, "NON_POLICE", "triage.category"),
+    ({"street_code": None}, "REVIEW", "location.unresolved"),
+])
+def test_triage_rules_first_match_wins(over: dict[str, Any], disposition: str, rule: str) -> None:
+    decision, _ = decide(alarm(**over), DISTRICT)
+    assert (decision.disposition.value, decision.rule) == (disposition, rule)
+    assert decision.reason
+
+
+@pytest.mark.parametrize(("over", "street", "grid", "rule", "note"), [
+    ({"grid_code": "HZ-T03"}, HZ, "HZ-T03", "location.grid_code", None),
+    ({"grid_code": "HZ-T03", "street_code": None}, HZ, "HZ-T03", "location.grid_code", None),
+    ({"grid_code": "HZ-X99"}, HZ, None, "location.street_pool", "location.grid_unknown:HZ-X99"),
+    ({"grid_code": "HZ-T03", "street_code": YP}, None, None, "location.conflict_unresolved",
+     "location.grid_street_conflict:HZ-T03/330114006"),
+    ({"grid_code": "HZ-T03", "street_code": YP, "lat": INSIDE_V05.y, "lon": INSIDE_V05.x}, HZ, "HZ-V05",
+     "location.point", "location.grid_street_conflict:HZ-T03/330114006"),
+    ({"lat": INSIDE_V05.y, "lon": INSIDE_V05.x}, HZ, "HZ-V05", "location.point", None),
+    ({"lat": 31.5, "lon": 121.9, "address": "河庄街道云上澜苑3幢"}, HZ, "云上澜苑", "location.gazetteer",
+     "location.point_outside"),
+    ({"lat": 31.5, "lon": 121.9}, HZ, None, "location.street_pool", "location.point_outside"),
+    ({"address": "河庄农贸市场东门", "street_code": None}, HZ, "河庄农贸市场", "location.gazetteer", None),
+    ({"address": "无名路1号"}, HZ, None, "location.street_pool", None),
+    ({"address": "无名路1号", "street_code": "999"}, None, None, "location.unresolved", "location.street_unknown:999"),
+])
+def test_location_order_and_fallbacks(over: dict[str, Any], street: str | None, grid: str | None, rule: str,
+                                      note: str | None) -> None:
+    _, location = decide(alarm(**over), DISTRICT)
+    assert (location.street_code, location.rule) == (street, rule)
+    if grid is not None and location.rule == "location.gazetteer":
+        place = DISTRICT.place_named(over["address"])
+        assert place is not None and location.place == grid == place.name
+        assert location.grid_code == place.grid_code
+    else:
+        assert location.grid_code == grid
+    assert (note in location.notes) if note else not location.notes
+
+
+def test_point_on_no_grid_without_street_goes_to_review() -> None:
+    decision, location = decide(alarm(lat=31.5, lon=121.9, street_code=None), DISTRICT)
+    assert decision.disposition == Disposition.REVIEW and location.rule == "location.unresolved"
+    assert "location.point_outside" in location.notes
+
+
+def _no_load(member: str) -> int:
+    return 0
+
+
+def test_assignment_levels() -> None:
+    at_noon = assign(DISTRICT, "GRID_WORKER", HZ, "HZ-V05", NOON, _no_load)
+    assert (at_noon.level, at_noon.assignee_id, at_noon.rule) == ("GRID", "GW-10", "dispatch.grid_member")
+    # GW-10 works days only: at night the street's pool takes the case.
+    at_night = assign(DISTRICT, "GRID_WORKER", HZ, "HZ-V05", NOON.replace(hour=23), _no_load)
+    assert (at_night.level, at_night.rule) == ("STREET_POOL", "dispatch.street_pool")
+    pool_only = assign(DISTRICT, "MEDIATION", HZ, "HZ-V05", NOON, _no_load)
+    assert pool_only.level == "STREET_POOL" and pool_only.assignee_id is not None
+    empty = replace(DISTRICT, members=tuple(m for m in DISTRICT.members if m.team != "MEDIATION"))
+    nobody = assign(empty, "MEDIATION", HZ, "HZ-V05", NOON, _no_load)
+    assert (nobody.level, nobody.assignee_id, nobody.rule) == ("COMMAND_ROOM", None, "dispatch.command_room")
+
+
+def test_fewest_open_cases_wins_and_ties_go_to_the_lowest_id() -> None:
+    members = [m.member_id for m in DISTRICT.on_duty("MEDIATION", HZ, None, NOON)]
+    assert len(members) >= 2
+    first = assign(DISTRICT, "MEDIATION", HZ, None, NOON, _no_load)
+    assert first.assignee_id == min(members)
+    busy = {min(members): 3}
+    second = assign(DISTRICT, "MEDIATION", HZ, None, NOON, lambda m: busy.get(m, 0))
+    assert second.assignee_id == sorted(members)[1]
+
+
+def _triaged(a: Alarm) -> dict[str, Any]:
+    decision, location = decide(a, DISTRICT)
+    return dict(triaged_event(a, decision, location).fields)
+
+
+def test_dispatch_deadlines_follow_the_sla_policy_and_start_at_the_alarm() -> None:
+    book = DispatchBook(DISTRICT, {}, {})
+    for category, priority, expected in [("dispute.market", 3, (60, 180, 480)),
+                                         ("noise.renovation", 3, (60, 180, 900)),
+                                         ("dispute.market", 4, (60, 240, 900))]:
+        d = book.decide(_triaged(alarm(category=category, priority=priority, alarm_id=f"{category}{priority}")))
+        assert d is not None
+        f = d.event.fields
+        got = tuple(int((f[k] - NOON).total_seconds()) for k in ("accept_by", "contact_by", "arrive_by"))
+        assert got == expected and d.event.occurred_at == NOON
+
+
+def test_a_redelivered_triage_is_not_dispatched_twice_and_release_frees_the_member() -> None:
+    book, tracker = DispatchBook(DISTRICT, {}, {}), ReleaseTracker({})
+    triaged = _triaged(alarm(category="dispute.market"))
+    first = book.decide(triaged)
+    assert first is not None and first.assignee is not None
+    book.record(first)
+    assert book.decide(triaged) is None
+    assert book.open_cases(HZ, first.assignee) == 1
+    assert tracker.on_event(first.event) is None
+    concluded = first.event.__class__("CaseClosed", {"event_id": "e2", "occurred_at": NOON, "source": "x",
+                                                     "case_id": "A1", "reported_to": []})
+    released = tracker.on_event(concluded)
+    assert released is not None and released.fields["assignee_id"] == first.assignee
+    tracker.forget(released)
+    assert tracker.on_event(concluded) is None  # a second close releases nothing
+    book.on_released(released.fields)
+    book.on_released(released.fields)
+    assert book.open_cases(HZ, first.assignee) == 0
+
+
+CATEGORIES = [c.code for c in DISTRICT.categories] + ["noise.unheard_of"]
+
+
+@st.composite
+def alarms(draw: st.DrawFn) -> Alarm:
+    grid = draw(st.sampled_from(DISTRICT.grids))
+    p = grid.polygon.representative_point()
+    return alarm(
+        alarm_id=draw(st.text("ABC123", min_size=1, max_size=6)),
+        category=draw(st.sampled_from(CATEGORIES)),
+        police_matter=draw(st.sampled_from(["POLICE", "NON_POLICE", "UNKNOWN"])),
+        priority=draw(st.integers(1, 4)),
+        occurred_at=NOON + timedelta(minutes=draw(st.integers(0, 7 * 24 * 60))),
+        lat=draw(st.none() | st.just(p.y) | st.floats(29.0, 32.0)),
+        lon=draw(st.none() | st.just(p.x) | st.floats(119.0, 122.0)),
+        street_code=draw(st.none() | st.sampled_from([HZ, YP, "000"])),
+        grid_code=draw(st.none() | st.sampled_from(["HZ-T01", "YP-T02", "ZZ-9"])),
+        address=draw(st.sampled_from(["", "云上澜苑5幢", "河庄农贸市场", "某路1号"])),
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(batch=st.lists(alarms(), max_size=25), redeliver=st.lists(st.integers(0, 24), max_size=10))
+def test_every_alarm_one_triage_every_non_police_one_dispatch(batch: list[Alarm], redeliver: list[int]) -> None:
+    unique = list({a.alarm_id: a for a in batch}.values())
+    book = DispatchBook(DISTRICT, {}, {})
+    triaged = [_triaged(a) for a in unique]
+    deliveries = triaged + [triaged[i] for i in redeliver if i < len(triaged)]  # at-least-once re-deliveries
+    dispatched: dict[str, int] = {}
+    for t in deliveries:
+        if t["disposition"] != "NON_POLICE":
+            continue
+        d = book.decide(t)
+        if d is not None:
+            book.record(d)
+            dispatched[d.case] = dispatched.get(d.case, 0) + 1
+    non_police = {t["case_id"] for t in triaged if t["disposition"] == "NON_POLICE"}
+    assert len(triaged) == len(unique)
+    assert set(dispatched) == non_police and set(dispatched.values()) <= {1}
+    assert all(t["disposition"] != "NON_POLICE" or t["street_code"] for t in triaged)
+
+
+def test_ten_thousand_alarms_nobody_is_given_a_case_outside_their_shift() -> None:
+    rng = random.Random(20261128)
+    members = {m.member_id: m for m in DISTRICT.members}
+    book = DispatchBook(DISTRICT, {}, {})
+    non_police = [c.code for c in DISTRICT.categories if c.disposition == Disposition.NON_POLICE]
+    start = datetime(2026, 5, 1, tzinfo=UTC)
+    levels: dict[str, int] = {}
+    for i in range(10_000):
+        grid = rng.choice(DISTRICT.grids)
+        p = grid.polygon.representative_point()
+        at = start + timedelta(seconds=rng.randint(0, 30 * 86400))
+        a = alarm(alarm_id=f"L{i}", occurred_at=at, category=rng.choice(non_police), priority=rng.randint(2, 4),
+                  police_matter="NON_POLICE", lat=p.y, lon=p.x, street_code=None)
+        d = book.decide(_triaged(a))
+        assert d is not None
+        book.record(d)
+        f = d.event.fields
+        levels[f["level"]] = levels.get(f["level"], 0) + 1
+        if f["assignee_id"] is not None:
+            m = members[f["assignee_id"]]
+            assert m.on_duty_at(at.astimezone(LOCAL_TZ).time()), (f["assignee_id"], at)
+            assert m.team == f["team"] and m.street_code == f["street_code"] == grid.street_code
+            assert m.grid_code in (grid.code, None)
+        if rng.random() < 0.7:  # most cases close again, the rest stay open and weigh on the counts
+            book.on_released({"street_code": f["street_code"], "case_id": f["case_id"]})
+    assert levels.get("GRID", 0) > 1000 and levels.get("STREET_POOL", 0) > 1000
