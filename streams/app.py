@@ -17,6 +17,7 @@ from projections.sink import ClickHouseSink
 from schemas.codec import Codec
 from schemas.privacy import Redactor
 from schemas.validation import Limits
+from streams import faust_fixes
 from streams.agents import projection, routing
 from streams.agents.projection import FaustPublisher
 from streams.kafka_admin import DEADLETTER_MAX_BYTES, ensure_topics
@@ -42,8 +43,7 @@ def _faust_app(settings: Settings) -> faust.App:
         web_bind=settings.web_bind,
         web_host="127.0.0.1",
         web_port=settings.web_port,
-        stream_buffer_maxsize=max(settings.batch_max * 2, 4096),
-        broker_commit_every=settings.batch_max,
+        broker_commit_every=1000,
         broker_commit_interval=1.0,
         # A killed worker's partitions move after 10 s instead of Faust's default 60 s.
         broker_session_timeout=10.0,
@@ -54,6 +54,7 @@ def _faust_app(settings: Settings) -> faust.App:
 
 def create_app(settings: Settings) -> faust.App:
     """Validate the reference data and the database first: a bad file is a start-up error, not a crash later."""
+    faust_fixes.apply()
     district = load_district(settings.district_dir or DEFAULT_DIRECTORY)
     codec = Codec()
     limits = Limits(max_bytes=settings.max_message_bytes, max_future=timedelta(hours=settings.max_future_hours))
@@ -67,7 +68,11 @@ def create_app(settings: Settings) -> faust.App:
     projector = Projector(
         codec, limits, redactor, ClickHouseSink(client), FaustPublisher(app, codec), settings.topic("deadletter")
     )
-    projection.register(app, settings, projector)
+
+    async def project_topics() -> None:
+        await projection.run(settings, projector)
+
+    app.task(project_topics)
     routing.register(app, settings, codec, district, redactor, limits)
 
     @app.page("/query")

@@ -16,11 +16,11 @@ from schemas.codec import Codec
 from schemas.validation import Limits
 from streams import kafka_local
 from streams.errors import AlarmflowError
-from streams.kafka_admin import consumer_lag, reset_offsets, wait_caught_up
+from streams.kafka_admin import groups_lag, reset_offsets, wait_caught_up
 from streams.kafka_io import parse_lines, publish_events, read_jsonl, read_topic
 from streams.query_client import query as run_query
 from streams.query_client import render
-from streams.settings import TOPIC_SUFFIXES, Settings
+from streams.settings import Settings
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -120,31 +120,33 @@ def query(ctx: click.Context, sql: str, fmt: str, params: tuple[str, ...]) -> No
 def lag(ctx: click.Context, wait_zero: bool, timeout: float) -> None:
     """Consumer lag of the worker's group, per topic and partition."""
     settings = _settings(ctx)
-    topics = [settings.topic(s) for s in TOPIC_SUFFIXES]
+    groups = settings.consumer_groups()
     try:
         if wait_zero:
-            lags = asyncio.run(wait_caught_up(settings.kafka_bootstrap, settings.app_id, topics, timeout))
+            lags = asyncio.run(wait_caught_up(settings.kafka_bootstrap, groups, timeout))
         else:
-            lags = asyncio.run(consumer_lag(settings.kafka_bootstrap, settings.app_id, topics))
+            lags = asyncio.run(groups_lag(settings.kafka_bootstrap, groups))
     except AlarmflowError as exc:
         raise click.ClickException(str(exc)) from exc
     for x in lags:
-        click.echo(f"{x.topic}\t{x.partition}\tcommitted={x.committed}\tend={x.end}\tlag={x.lag}")
+        click.echo(f"{x.group}\t{x.topic}\t{x.partition}\tcommitted={x.committed}\tend={x.end}\tlag={x.lag}")
     click.echo(f"total lag {sum(x.lag for x in lags)}")
 
 
 @main.command("reset-offsets")
-@click.confirmation_option(prompt="Rewind the worker's group to offset 0 of every topic?")
+@click.option("--agents", is_flag=True, help="Also rewind the stream agents (their tables keep their state).")
+@click.confirmation_option(prompt="Rewind to offset 0 of every topic?")
 @click.pass_context
-def reset_offsets_cmd(ctx: click.Context) -> None:
-    """Rewind the worker's consumer group to the start of every topic, for a replay (stop workers first)."""
+def reset_offsets_cmd(ctx: click.Context, agents: bool) -> None:
+    """Rewind the projector to offset 0, for a replay into ClickHouse (stop workers first)."""
     settings = _settings(ctx)
-    topics = [settings.topic(s) for s in TOPIC_SUFFIXES]
-    try:
-        n = asyncio.run(reset_offsets(settings.kafka_bootstrap, settings.app_id, topics))
-    except AlarmflowError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"{settings.app_id} rewound to offset 0 on {n} partitions")
+    for group, topics in settings.consumer_groups().items():
+        if group != settings.app_id or agents:
+            try:
+                n = asyncio.run(reset_offsets(settings.kafka_bootstrap, group, topics))
+            except AlarmflowError as exc:
+                raise click.ClickException(str(exc)) from exc
+            click.echo(f"{group} rewound to offset 0 on {n} partitions")
 
 
 @main.group()

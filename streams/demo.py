@@ -25,7 +25,7 @@ from streams import kafka_local
 from streams.kafka_admin import wait_caught_up
 from streams.kafka_io import parse_lines, publish_events, read_jsonl, send_raw
 from streams.query_client import query, render
-from streams.settings import TOPIC_SUFFIXES, Settings
+from streams.settings import Settings
 
 SAMPLE = Path(__file__).resolve().parents[1] / "deploy" / "samples" / "hezhuang-sample.jsonl"
 
@@ -124,8 +124,7 @@ def run_demo(base: Settings, sample: Path = SAMPLE) -> None:
             bad = [(b"HZ-X1", b"not avro at all"), (b"wrong-key", codec.encode(codec.from_json(_first(sample))))]
             asyncio.run(send_raw(settings, settings.topic("alarms"), bad))
             click.echo(f"== sent {len(bad)} malformed messages to {settings.topic('alarms')}")
-            topics = [settings.topic(s) for s in TOPIC_SUFFIXES]
-            asyncio.run(wait_caught_up(settings.kafka_bootstrap, settings.app_id, topics, timeout=300))
+            asyncio.run(wait_caught_up(settings.kafka_bootstrap, settings.consumer_groups(), timeout=300))
             click.echo("== the worker has caught up (lag 0)")
             for title, sql in SECTIONS:
                 click.echo(f"\n-- {title}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -59,6 +59,7 @@ async def list_topics(bootstrap: str) -> list[str]:
 class PartitionLag:
     """How far a consumer group is behind on one partition."""
 
+    group: str
     topic: str
     partition: int
     committed: int | None
@@ -83,7 +84,7 @@ async def consumer_lag(bootstrap: str, group: str, topics: Sequence[str]) -> lis
         ]
         ends = await consumer.end_offsets(tps)
         return [
-            PartitionLag(tp.topic, tp.partition, committed[tp].offset if tp in committed else None, ends[tp])
+            PartitionLag(group, tp.topic, tp.partition, committed[tp].offset if tp in committed else None, ends[tp])
             for tp in tps
         ]
     except KafkaError as exc:
@@ -98,22 +99,30 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
     return consumer.partitions_for_topic(topic) or set()
 
 
-async def wait_caught_up(bootstrap: str, group: str, topics: Sequence[str], timeout: float) -> list[PartitionLag]:
-    """Block until the group's lag is zero on every partition, or raise after ``timeout`` seconds."""
+async def groups_lag(bootstrap: str, groups: Mapping[str, Sequence[str]]) -> list[PartitionLag]:
+    return [lag for group, topics in groups.items() for lag in await consumer_lag(bootstrap, group, topics)]
+
+
+async def wait_caught_up(bootstrap: str, groups: Mapping[str, Sequence[str]], timeout: float) -> list[PartitionLag]:
+    """Block until every group's lag is zero on every partition, or raise after ``timeout`` seconds.
+
+    Zero on all of them at one look means the derived events are in too: agents publish what a
+    message caused before they commit it.
+    """
     deadline = asyncio.get_running_loop().time() + timeout
     problem = "no answer yet"
     while asyncio.get_running_loop().time() < deadline:
         try:
-            lags = await consumer_lag(bootstrap, group, topics)
+            lags = await groups_lag(bootstrap, groups)
         except BrokerError as exc:  # a fresh broker has no group coordinator for a few seconds
             problem = str(exc)
         else:
             if all(x.lag == 0 for x in lags):
                 return lags
-            behind = ", ".join(f"{x.topic}[{x.partition}] {x.committed}/{x.end}" for x in lags if x.lag)
+            behind = ", ".join(f"{x.group}:{x.topic}[{x.partition}] {x.committed}/{x.end}" for x in lags if x.lag)
             problem = f"still {sum(x.lag for x in lags)} messages behind ({behind})"
         await asyncio.sleep(0.5)
-    raise BrokerError(f"group {group} did not catch up within {timeout:.0f}s: {problem}")
+    raise BrokerError(f"the worker did not catch up within {timeout:.0f}s: {problem}")
 
 
 async def reset_offsets(bootstrap: str, group: str, topics: Sequence[str]) -> int:

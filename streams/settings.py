@@ -13,6 +13,8 @@ from streams.errors import ConfigError
 # (alarms and releases re-keyed by street, so one worker owns each street's open-case counts).
 PROJECTED_TOPICS = ("alarms", "case-events", "deadletter")
 TOPIC_SUFFIXES = (*PROJECTED_TOPICS, "routing")
+# What the stream agents (the Faust app's own consumer group) read.
+AGENT_TOPICS = ("alarms", "case-events", "routing")
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,13 @@ class Settings:
 
     def topic(self, suffix: str) -> str:
         return f"{self.topic_prefix}.{suffix}"
+
+    def consumer_groups(self) -> dict[str, list[str]]:
+        """Every consumer group the worker runs, with the topics it reads: for lag and replays."""
+        return {
+            self.app_id: [self.topic(t) for t in AGENT_TOPICS],
+            f"{self.app_id}-projector": [self.topic(t) for t in PROJECTED_TOPICS],
+        }
 
     @property
     def dsn(self) -> str:

@@ -1,19 +1,24 @@
-"""The projection agent: batches from every event topic into ClickHouse, acknowledged only after the write."""
+"""The projector: every event topic into ClickHouse, offsets committed only after the write.
+
+It runs inside the worker process (chDB allows one process per database) but with its own
+aiokafka consumer and consumer group, ``<app_id>-projector``. Faust's table recovery and
+stream acknowledgements are not involved: each batch is read with ``getmany``, projected,
+and then its offsets are committed explicitly.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 from collections.abc import Sequence
-from typing import Any, cast
 
 import faust
-from faust.streams import Stream
-from faust.types import StreamT
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.structs import ConsumerRecord
 
 from schemas.codec import Codec
 from schemas.event import Event
-from streams.agents.common import as_message, raw_topic
+from streams.ingest import Message, utc_from_millis
 from streams.projector import Projector
 from streams.settings import PROJECTED_TOPICS, Settings
 
@@ -45,33 +50,57 @@ class FaustPublisher:
         await producer.flush()
 
 
-def register(app: faust.App, settings: Settings, projector: Projector) -> None:
-    inputs = raw_topic(app, *(settings.topic(s) for s in PROJECTED_TOPICS))
+class _ForgetMarks(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Another projector may have written a partition meanwhile: re-read its high-water marks."""
 
-    @app.agent(inputs, concurrency=1, name="project")
-    async def project(events: StreamT[bytes]) -> None:
-        stream = cast(Stream[bytes], events)  # take_events lives on Stream, not on StreamT
-        async for batch in stream.take_events(settings.batch_max, within=settings.batch_within_ms / 1000):
-            # Hold each message: take_events acks in a finally, even when we fail. Our own
-            # ack after the write is what lets the refcount reach zero and the offset commit.
-            for event in batch:
-                event.message.incref()
-            try:
-                report = await projector.handle([as_message(e) for e in batch])
-            except Exception:
-                # Anything but a transient ClickHouse error (retried inside) ends here: a dead-letter
-                # publish that failed, a permanent ClickHouse error, a bug. Committing past this batch
-                # would lose it, and restarting only this agent would leave its messages held, so the
-                # whole worker exits; a supervisor restarts it from the last committed offsets.
-                log.critical("projection failed, stopping without committing", exc_info=True)
-                os._exit(EXIT_SINK_FAILED)
-            for event in batch:
-                await stream.ack(event)
-            log.debug("batch: %s", report)
+    def __init__(self, projector: Projector) -> None:
+        self.projector = projector
 
-    def _rebalanced(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        # Another worker may have written these partitions meanwhile: re-read the marks.
-        projector.forget_marks()
+    async def on_partitions_revoked(self, revoked: object) -> None:
+        self.projector.forget_marks()
 
-    app.on_partitions_revoked.connect(_rebalanced)
-    app.on_partitions_assigned.connect(_rebalanced)
+    async def on_partitions_assigned(self, assigned: object) -> None:
+        self.projector.forget_marks()
+
+
+async def run(settings: Settings, projector: Projector) -> None:
+    """Read batches, project them, commit them, until cancelled; any failure stops the process."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=f"{settings.app_id}-projector",  # see Settings.consumer_groups
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=settings.batch_max,
+        fetch_max_wait_ms=settings.batch_within_ms,
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=2_000,
+    )
+    consumer.subscribe([settings.topic(t) for t in PROJECTED_TOPICS], listener=_ForgetMarks(projector))
+    await consumer.start()
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=settings.batch_within_ms, max_records=settings.batch_max)
+            if batch:
+                await _project_batch(consumer, projector, batch)
+    finally:
+        await consumer.stop()
+
+
+async def _project_batch(
+    consumer: AIOKafkaConsumer, projector: Projector, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+) -> None:
+    messages = [
+        Message(r.topic, r.partition, r.offset, r.key, r.value or b"", utc_from_millis(r.timestamp))
+        for records in batch.values()
+        for r in records
+    ]
+    try:
+        report = await projector.handle(messages)
+        await consumer.commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
+    except Exception:
+        # Anything but a transient ClickHouse error (retried inside) ends here: a dead-letter
+        # publish that failed, a permanent ClickHouse error, a bug. The offsets stay where they
+        # were, and a supervisor restarts the worker from them.
+        log.critical("projection failed, stopping without committing", exc_info=True)
+        os._exit(EXIT_SINK_FAILED)
+    log.debug("batch: %s", report)

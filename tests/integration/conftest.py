@@ -103,9 +103,8 @@ class Stack:
         asyncio.run(send_raw(self.settings, self.settings.topic(suffix), records))
 
     def caught_up(self, timeout: float = 180) -> None:
-        topics = [self.settings.topic(s) for s in TOPIC_SUFFIXES]
         try:
-            asyncio.run(wait_caught_up(self.settings.kafka_bootstrap, self.settings.app_id, topics, timeout))
+            asyncio.run(wait_caught_up(self.settings.kafka_bootstrap, self.settings.consumer_groups(), timeout))
         except Exception as exc:
             raise AssertionError(f"{exc}\n{self.worker_log()}") from exc
 

@@ -8,13 +8,14 @@ import signal
 import time
 
 from streams.kafka_admin import reset_offsets
-from streams.settings import TOPIC_SUFFIXES
 from tests.factories import stream
 from tests.integration.conftest import CODEC, Stack
 
 # Upstream events only: the worker's own derived events (triage, dispatch) land in the log too.
-COUNTS = ("SELECT count(), uniqExact(event_id), uniqExact(kafka_topic, kafka_partition, kafka_offset) FROM events "
-          "WHERE source != 'alarmflow.worker'")
+COUNTS = (
+    "SELECT count(), uniqExact(event_id), uniqExact(kafka_topic, kafka_partition, kafka_offset) FROM events "
+    "WHERE source != 'alarmflow.worker'"
+)
 
 
 def assert_log_invariants(stack: Stack) -> None:
@@ -33,8 +34,14 @@ def test_every_event_lands_exactly_once_and_upstream_duplicates_count_once(stack
     stack.caught_up()
     assert stack.sql(COUNTS) == [[n, n, n]]
     by_type = dict(stack.sql("SELECT type, events FROM v_event_counts"))
-    upstream = ["AlarmReceived", "CaseClosed", "InstructionAccepted", "MediationConcluded", "PartyContacted",
-                "ResponderArrived"]
+    upstream = [
+        "AlarmReceived",
+        "CaseClosed",
+        "InstructionAccepted",
+        "MediationConcluded",
+        "PartyContacted",
+        "ResponderArrived",
+    ]
     assert {t: by_type[t] for t in upstream} == dict.fromkeys(upstream, 50)
     assert by_type["AlarmTriaged"] == 50
     assert_log_invariants(stack)
@@ -54,8 +61,8 @@ def test_replay_from_offset_zero_into_the_same_database_adds_nothing(stack: Stac
     stack.caught_up()
     assert stack.sql(COUNTS) == [[n, n, n]]
     stack.stop(worker)
-    topics = [stack.settings.topic(s) for s in TOPIC_SUFFIXES]
-    asyncio.run(reset_offsets(stack.settings.kafka_bootstrap, stack.settings.app_id, topics))
+    for group, topics in stack.settings.consumer_groups().items():  # the agents too: the harder case
+        asyncio.run(reset_offsets(stack.settings.kafka_bootstrap, group, topics))
     stack.start_worker()
     stack.caught_up()
     assert stack.sql(COUNTS) == [[n, n, n]]

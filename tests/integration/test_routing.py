@@ -21,18 +21,42 @@ PATHS: list[tuple[dict[str, Any], str, str, str, str | None]] = [
     ({"category": "noise.unheard_of"}, "REVIEW", "triage.unknown_category", "", None),
     ({"police_matter": "NON_POLICE", "category": "crime.theft"}, "REVIEW", "triage.contradiction", "", None),
     ({"category": "dispute.family"}, "REVIEW", "triage.category_review", "", None),
-    ({"category": "noise.renovation", "grid_code": "HZ-V05"}, "NON_POLICE", "triage.category",
-     "location.grid_code", "dispatch.grid_member"),
-    ({"category": "noise.renovation", "lat": V05.y, "lon": V05.x}, "NON_POLICE", "triage.category",
-     "location.point", "dispatch.grid_member"),
-    ({"category": "dispute.market", "address": "河庄农贸市场 东门"}, "NON_POLICE", "triage.category",
-     "location.gazetteer", "dispatch.street_pool"),
-    ({"category": "dispute.market", "lat": 31.9, "lon": 121.9}, "NON_POLICE", "triage.category",
-     "location.street_pool", "dispatch.street_pool"),
-    ({"category": "dispute.market", "street_code": None}, "REVIEW", "location.unresolved",
-     "location.unresolved", None),
-    ({"category": "dispute.market", "grid_code": "HZ-T03", "street_code": "330114006"}, "REVIEW",
-     "location.conflict_unresolved", "location.conflict_unresolved", None),
+    (
+        {"category": "noise.renovation", "grid_code": "HZ-V05"},
+        "NON_POLICE",
+        "triage.category",
+        "location.grid_code",
+        "dispatch.grid_member",
+    ),
+    (
+        {"category": "noise.renovation", "lat": V05.y, "lon": V05.x},
+        "NON_POLICE",
+        "triage.category",
+        "location.point",
+        "dispatch.grid_member",
+    ),
+    (
+        {"category": "dispute.market", "address": "河庄农贸市场 东门"},
+        "NON_POLICE",
+        "triage.category",
+        "location.gazetteer",
+        "dispatch.street_pool",
+    ),
+    (
+        {"category": "dispute.market", "lat": 31.9, "lon": 121.9},
+        "NON_POLICE",
+        "triage.category",
+        "location.street_pool",
+        "dispatch.street_pool",
+    ),
+    ({"category": "dispute.market", "street_code": None}, "REVIEW", "location.unresolved", "location.unresolved", None),
+    (
+        {"category": "dispute.market", "grid_code": "HZ-T03", "street_code": "330114006"},
+        "REVIEW",
+        "location.conflict_unresolved",
+        "location.conflict_unresolved",
+        None,
+    ),
 ]
 
 
@@ -43,9 +67,13 @@ def _alarms() -> list[dict[str, Any]]:
     for i, (over, *_rest) in enumerate(PATHS):
         a = alarm(rng, f"R{i:03d}", at + timedelta(minutes=i))
         a.update({"police_matter": "UNKNOWN", "priority": 3})
-        a["location"] = {"address": over.pop("address", "某路1号"), "lat": over.pop("lat", None),
-                         "lon": over.pop("lon", None), "street_code": over.pop("street_code", "330114005"),
-                         "grid_code": over.pop("grid_code", None)}
+        a["location"] = {
+            "address": over.pop("address", "某路1号"),
+            "lat": over.pop("lat", None),
+            "lon": over.pop("lon", None),
+            "street_code": over.pop("street_code", "330114005"),
+            "grid_code": over.pop("grid_code", None),
+        }
         a.update(over)
         out.append(a)
     return out
@@ -57,10 +85,13 @@ def test_every_routing_path_is_projected_once(stack: Stack) -> None:
     stack.publish(alarms)
     stack.publish(alarms)  # an upstream re-send must not triage or dispatch anything twice
     stack.caught_up()
-    rows = {r[0]: r[1:] for r in stack.sql(
-        "SELECT case_id, disposition, rule, location_rule FROM triage ORDER BY case_id")}
-    dispatches = {r[0]: r[1:] for r in stack.sql(
-        "SELECT case_id, rule, team, level, assignee_id FROM dispatches ORDER BY case_id")}
+    rows = {
+        r[0]: r[1:] for r in stack.sql("SELECT case_id, disposition, rule, location_rule FROM triage ORDER BY case_id")
+    }
+    dispatches = {
+        r[0]: r[1:]
+        for r in stack.sql("SELECT case_id, rule, team, level, assignee_id FROM dispatches ORDER BY case_id")
+    }
     for i, (_, disposition, rule, location_rule, dispatch_rule) in enumerate(PATHS):
         case = f"R{i:03d}"
         assert list(rows[case][:2]) == [disposition, rule], case

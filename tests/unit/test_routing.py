@@ -24,49 +24,88 @@ INSIDE_V05 = DISTRICT.grid("HZ-V05").polygon.representative_point()  # type: ign
 
 
 def alarm(**over: Any) -> Alarm:
-    base: dict[str, Any] = dict(event_id="7b0a4c1e-6a3e-4a55-9a53-0d8f1a2b3c4d", alarm_id="A1", occurred_at=NOON,
-                                category="dispute.market", police_matter="UNKNOWN", priority=3, address="",
-                                lat=None, lon=None, street_code=HZ, grid_code=None, caller_token=None)
+    base: dict[str, Any] = dict(
+        event_id="7b0a4c1e-6a3e-4a55-9a53-0d8f1a2b3c4d",
+        alarm_id="A1",
+        occurred_at=NOON,
+        category="dispute.market",
+        police_matter="UNKNOWN",
+        priority=3,
+        address="",
+        lat=None,
+        lon=None,
+        street_code=HZ,
+        grid_code=None,
+        caller_token=None,
+    )
     base.update(over)
     return Alarm(**base)
 
 
-@pytest.mark.parametrize(("over", "disposition", "rule"), [
-    ({"police_matter": "POLICE", "category": "noise.renovation"}, "POLICE", "triage.110_police"),
-    ({"priority": 1}, "POLICE", "triage.priority_1"),
-    ({"police_matter": "POLICE", "priority": 1}, "POLICE", "triage.110_police"),
-    ({"category": "noise.unheard_of"}, "REVIEW", "triage.unknown_category"),
-    ({"police_matter": "NON_POLICE", "category": "crime.theft"}, "REVIEW", "triage.contradiction"),
-    ({"category": "crime.theft"}, "POLICE", "triage.category"),
-    ({"category": "dispute.family"}, "REVIEW", "triage.category_review"),
-    ({"category": "noise.renovation"}, "NON_POLICE", "triage.category"),
-    ({"category": "noise.renovation", "police_matter": "NON_POLICE"}, "NON_POLICE", "triage.category"),
-    ({"street_code": None}, "REVIEW", "location.unresolved"),
-])
+@pytest.mark.parametrize(
+    ("over", "disposition", "rule"),
+    [
+        ({"police_matter": "POLICE", "category": "noise.renovation"}, "POLICE", "triage.110_police"),
+        ({"priority": 1}, "POLICE", "triage.priority_1"),
+        ({"police_matter": "POLICE", "priority": 1}, "POLICE", "triage.110_police"),
+        ({"category": "noise.unheard_of"}, "REVIEW", "triage.unknown_category"),
+        ({"police_matter": "NON_POLICE", "category": "crime.theft"}, "REVIEW", "triage.contradiction"),
+        ({"category": "crime.theft"}, "POLICE", "triage.category"),
+        ({"category": "dispute.family"}, "REVIEW", "triage.category_review"),
+        ({"category": "noise.renovation"}, "NON_POLICE", "triage.category"),
+        ({"category": "noise.renovation", "police_matter": "NON_POLICE"}, "NON_POLICE", "triage.category"),
+        ({"street_code": None}, "REVIEW", "location.unresolved"),
+    ],
+)
 def test_triage_rules_first_match_wins(over: dict[str, Any], disposition: str, rule: str) -> None:
     decision, _ = decide(alarm(**over), DISTRICT)
     assert (decision.disposition.value, decision.rule) == (disposition, rule)
     assert decision.reason
 
 
-@pytest.mark.parametrize(("over", "street", "grid", "rule", "note"), [
-    ({"grid_code": "HZ-T03"}, HZ, "HZ-T03", "location.grid_code", None),
-    ({"grid_code": "HZ-T03", "street_code": None}, HZ, "HZ-T03", "location.grid_code", None),
-    ({"grid_code": "HZ-X99"}, HZ, None, "location.street_pool", "location.grid_unknown:HZ-X99"),
-    ({"grid_code": "HZ-T03", "street_code": YP}, None, None, "location.conflict_unresolved",
-     "location.grid_street_conflict:HZ-T03/330114006"),
-    ({"grid_code": "HZ-T03", "street_code": YP, "lat": INSIDE_V05.y, "lon": INSIDE_V05.x}, HZ, "HZ-V05",
-     "location.point", "location.grid_street_conflict:HZ-T03/330114006"),
-    ({"lat": INSIDE_V05.y, "lon": INSIDE_V05.x}, HZ, "HZ-V05", "location.point", None),
-    ({"lat": 31.5, "lon": 121.9, "address": "河庄街道云上澜苑3幢"}, HZ, "云上澜苑", "location.gazetteer",
-     "location.point_outside"),
-    ({"lat": 31.5, "lon": 121.9}, HZ, None, "location.street_pool", "location.point_outside"),
-    ({"address": "河庄农贸市场东门", "street_code": None}, HZ, "河庄农贸市场", "location.gazetteer", None),
-    ({"address": "无名路1号"}, HZ, None, "location.street_pool", None),
-    ({"address": "无名路1号", "street_code": "999"}, None, None, "location.unresolved", "location.street_unknown:999"),
-])
-def test_location_order_and_fallbacks(over: dict[str, Any], street: str | None, grid: str | None, rule: str,
-                                      note: str | None) -> None:
+@pytest.mark.parametrize(
+    ("over", "street", "grid", "rule", "note"),
+    [
+        ({"grid_code": "HZ-T03"}, HZ, "HZ-T03", "location.grid_code", None),
+        ({"grid_code": "HZ-T03", "street_code": None}, HZ, "HZ-T03", "location.grid_code", None),
+        ({"grid_code": "HZ-X99"}, HZ, None, "location.street_pool", "location.grid_unknown:HZ-X99"),
+        (
+            {"grid_code": "HZ-T03", "street_code": YP},
+            None,
+            None,
+            "location.conflict_unresolved",
+            "location.grid_street_conflict:HZ-T03/330114006",
+        ),
+        (
+            {"grid_code": "HZ-T03", "street_code": YP, "lat": INSIDE_V05.y, "lon": INSIDE_V05.x},
+            HZ,
+            "HZ-V05",
+            "location.point",
+            "location.grid_street_conflict:HZ-T03/330114006",
+        ),
+        ({"lat": INSIDE_V05.y, "lon": INSIDE_V05.x}, HZ, "HZ-V05", "location.point", None),
+        (
+            {"lat": 31.5, "lon": 121.9, "address": "河庄街道云上澜苑3幢"},
+            HZ,
+            "云上澜苑",
+            "location.gazetteer",
+            "location.point_outside",
+        ),
+        ({"lat": 31.5, "lon": 121.9}, HZ, None, "location.street_pool", "location.point_outside"),
+        ({"address": "河庄农贸市场东门", "street_code": None}, HZ, "河庄农贸市场", "location.gazetteer", None),
+        ({"address": "无名路1号"}, HZ, None, "location.street_pool", None),
+        (
+            {"address": "无名路1号", "street_code": "999"},
+            None,
+            None,
+            "location.unresolved",
+            "location.street_unknown:999",
+        ),
+    ],
+)
+def test_location_order_and_fallbacks(
+    over: dict[str, Any], street: str | None, grid: str | None, rule: str, note: str | None
+) -> None:
     _, location = decide(alarm(**over), DISTRICT)
     assert (location.street_code, location.rule) == (street, rule)
     if grid is not None and location.rule == "location.gazetteer":
@@ -118,9 +157,11 @@ def _triaged(a: Alarm) -> dict[str, Any]:
 
 def test_dispatch_deadlines_follow_the_sla_policy_and_start_at_the_alarm() -> None:
     book = DispatchBook(DISTRICT, {}, {})
-    for category, priority, expected in [("dispute.market", 3, (60, 180, 480)),
-                                         ("noise.renovation", 3, (60, 180, 900)),
-                                         ("dispute.market", 4, (60, 240, 900))]:
+    for category, priority, expected in [
+        ("dispute.market", 3, (60, 180, 480)),
+        ("noise.renovation", 3, (60, 180, 900)),
+        ("dispute.market", 4, (60, 240, 900)),
+    ]:
         d = book.decide(_triaged(alarm(category=category, priority=priority, alarm_id=f"{category}{priority}")))
         assert d is not None
         f = d.event.fields
@@ -137,8 +178,9 @@ def test_a_redelivered_triage_is_not_dispatched_twice_and_release_frees_the_memb
     assert book.decide(triaged) is None
     assert book.open_cases(HZ, first.assignee) == 1
     assert tracker.on_event(first.event) is None
-    concluded = first.event.__class__("CaseClosed", {"event_id": "e2", "occurred_at": NOON, "source": "x",
-                                                     "case_id": "A1", "reported_to": []})
+    concluded = first.event.__class__(
+        "CaseClosed", {"event_id": "e2", "occurred_at": NOON, "source": "x", "case_id": "A1", "reported_to": []}
+    )
     released = tracker.on_event(concluded)
     assert released is not None and released.fields["assignee_id"] == first.assignee
     tracker.forget(released)
@@ -201,8 +243,16 @@ def test_ten_thousand_alarms_nobody_is_given_a_case_outside_their_shift() -> Non
         grid = rng.choice(DISTRICT.grids)
         p = grid.polygon.representative_point()
         at = start + timedelta(seconds=rng.randint(0, 30 * 86400))
-        a = alarm(alarm_id=f"L{i}", occurred_at=at, category=rng.choice(non_police), priority=rng.randint(2, 4),
-                  police_matter="NON_POLICE", lat=p.y, lon=p.x, street_code=None)
+        a = alarm(
+            alarm_id=f"L{i}",
+            occurred_at=at,
+            category=rng.choice(non_police),
+            priority=rng.randint(2, 4),
+            police_matter="NON_POLICE",
+            lat=p.y,
+            lon=p.x,
+            street_code=None,
+        )
         d = book.decide(_triaged(a))
         assert d is not None
         book.record(d)

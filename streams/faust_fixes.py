@@ -1,0 +1,83 @@
+"""Two small wrappers around faust-streaming 0.15.3 that stop it from silently skipping input records.
+
+After a worker restarts with tables to recover, Faust can lose records it has already fetched.
+Those records are never processed and their offsets are never committed. So the group either
+stalls (a gap blocks every later commit) or, when the committed offset is 0, never commits at all:
+1. While recovery pauses partitions, it empties Faust's live set of active partitions in place.
+   aiokafka reads an empty set as "all partitions" and hands back every buffered record. Faust then
+   discards those records as inactive, but the fetch positions have already moved past them.
+2. aiokafka's ``seek_to_committed`` seeks only when the committed offset is above 0, so a group
+   rewound to 0 for a replay is never rewound.
+The wrappers call the original methods. They do not change them. Each is idempotent, and they fail
+loudly on any other version, so whoever upgrades has to re-check them.
+
+Left open: Faust resumes stream partitions before it seeks and clears its queues afterwards, so a
+record fetched in that short window can still be dropped, and its gap then blocks commits
+(faust-streaming issue #596, open upstream). Seeking a second time after recovery made things
+worse in our tests, so the lag check (`alarmflow lag`) is how ops notice it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from importlib.metadata import version
+from typing import Any
+
+import aiokafka
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+from streams.errors import AlarmflowError
+
+log = logging.getLogger(__name__)
+CHECKED = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0"}
+_MARK = "_alarmflow_fixed"
+
+
+class UncheckedFaustVersion(AlarmflowError):
+    """The installed Faust or aiokafka differs from the version these wrappers were checked against."""
+
+
+def _check_versions() -> None:
+    found = {"faust-streaming": version("faust-streaming"), "aiokafka": aiokafka.__version__}
+    if found != CHECKED:
+        raise UncheckedFaustVersion(f"streams/faust_fixes.py was checked against {CHECKED}, found {found}")
+
+
+async def _seek_to_committed(consumer: aiokafka.AIOKafkaConsumer) -> Mapping[Any, int | None]:
+    """Seek every assigned partition to its committed offset, 0 included; None where nothing is committed."""
+    committed: dict[Any, int | None] = {}
+    for tp in consumer.assignment():
+        offset = await consumer.committed(tp)
+        committed[tp] = offset
+        if offset is not None and offset >= 0:
+            consumer.seek(tp, offset)
+    return committed
+
+
+def _fetch_snapshot(original: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    async def fetch(
+        self: Any, consumer: Any, active_partitions: Any, timeout: Any = None, max_records: Any = None
+    ) -> Any:
+        partitions = set(active_partitions or ())  # a copy: recovery may empty the original meanwhile
+        if not partitions:
+            return {}
+        return await original(self, consumer, partitions, timeout=timeout, max_records=max_records)
+
+    return fetch
+
+
+async def _driver_seek_to_committed(self: Any) -> Mapping[Any, int | None]:
+    result: Mapping[Any, int | None] = await self.call_thread(_seek_to_committed, self._ensure_consumer())
+    return result
+
+
+def apply() -> None:
+    """Install the wrappers once per process."""
+    if getattr(AIOKafkaConsumerThread, _MARK, False):
+        return
+    _check_versions()
+    thread: Any = AIOKafkaConsumerThread
+    thread._fetch_records = _fetch_snapshot(thread._fetch_records)
+    thread.seek_to_committed = _driver_seek_to_committed
+    setattr(AIOKafkaConsumerThread, _MARK, True)
