@@ -32,6 +32,16 @@ SAMPLE = Path(__file__).resolve().parents[1] / "deploy" / "samples" / "hezhuang-
 SECTIONS = [
     ("Events by type (each event_id once)", "SELECT type, events FROM v_event_counts"),
     ("Raw log vs unique events", "SELECT count() AS rows, uniqExact(event_id) AS unique_events FROM events"),
+    ("Alarms by disposition and rule", "SELECT disposition, rule, alarms FROM v_triage_summary"),
+    (
+        "Dispatches by street, force and grid",
+        "SELECT street_code, team, grid_code, level, sum(cases) AS cases FROM v_routing "
+        "GROUP BY street_code, team, grid_code, level ORDER BY street_code, team, grid_code",
+    ),
+    (
+        "REVIEW queue (street command room)",
+        "SELECT case_id, received_local, category, rule, reason FROM v_review_queue",
+    ),
     ("Dead letters", "SELECT source_topic, error_class, messages FROM v_deadletter_counts"),
 ]
 
