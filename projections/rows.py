@@ -9,7 +9,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from projections.tables import DEADLETTERS, DISPATCHES, EVENTS, TRIAGE, TableSpec
+from projections.tables import (
+    DEADLETTERS,
+    DISPATCHES,
+    EVENTS,
+    LIFECYCLE,
+    REASSIGNMENTS,
+    SLA_BREACHES,
+    TRIAGE,
+    TableSpec,
+)
 from schemas.codec import Codec
 from schemas.event import Event
 from schemas.privacy import Redactor
@@ -111,6 +120,63 @@ def dispatch_row(event: Event, at: Coordinates, ctx: RowContext) -> tuple[Any, .
     )
 
 
+def breach_row(event: Event, at: Coordinates, ctx: RowContext) -> tuple[Any, ...]:
+    f = event.fields
+    return (
+        event.event_id,
+        f["case_id"],
+        f["stage"],
+        f["deadline"],
+        event.occurred_at,
+        f["street_code"],
+        f["grid_code"],
+        f["team"],
+        f["assignee_id"],
+        f["late_by_ms"],
+        ctx.ingested_at,
+        *at,
+    )
+
+
+def reassignment_row(event: Event, at: Coordinates, ctx: RowContext) -> tuple[Any, ...]:
+    f = event.fields
+    return (
+        event.event_id,
+        f["case_id"],
+        event.occurred_at,
+        f["street_code"],
+        f["team"],
+        f["from_assignee"],
+        f["to_assignee"],
+        f["level"],
+        f["step"],
+        f["reason"],
+        ctx.ingested_at,
+        *at,
+    )
+
+
+def lifecycle_row(event: Event, at: Coordinates, ctx: RowContext) -> tuple[Any, ...]:
+    f = event.fields
+    return (
+        event.event_id,
+        f["case_id"],
+        event.type,
+        event.occurred_at,
+        f.get("worker_id"),
+        f.get("method"),
+        f.get("outcome"),
+        f.get("compensation"),
+        ctx.ingested_at,
+        *at,
+    )
+
+
+LIFECYCLE_TYPES = frozenset(
+    {"InstructionAccepted", "PartyContacted", "ResponderArrived", "MediationConcluded", "CaseClosed"}
+)
+
+
 @dataclass(frozen=True)
 class Projection:
     """A table, the event types that feed it (None: every event type), and the row function."""
@@ -132,10 +198,19 @@ PROJECTIONS: tuple[Projection, ...] = (
     Projection(DEADLETTERS, frozenset({DEADLETTER_TYPE}), deadletter_row),
     Projection(TRIAGE, frozenset({"AlarmTriaged"}), triage_row),
     Projection(DISPATCHES, frozenset({"CaseDispatched"}), dispatch_row),
+    Projection(SLA_BREACHES, frozenset({"SlaBreached"}), breach_row),
+    Projection(REASSIGNMENTS, frozenset({"CaseReassigned"}), reassignment_row),
+    Projection(LIFECYCLE, LIFECYCLE_TYPES, lifecycle_row),
 )
 
 
+# Ticks are the worker's clock, one per partition per second: not facts worth a row.
+UNPROJECTED = frozenset({"ClockTicked", "AssignmentReleased"})
+
+
 def projections_for(event_type: str) -> list[Projection]:
+    if event_type in UNPROJECTED:
+        return []
     if event_type == DEADLETTER_TYPE:
         return [p for p in PROJECTIONS if p.types is not None and p.takes(event_type)]
     return [p for p in PROJECTIONS if p.takes(event_type)]

@@ -112,6 +112,60 @@ DISPATCHES = _spec(
 )
 
 
+SLA_BREACHES = _spec(
+    "sla_breaches",
+    [
+        ("event_id", _STR),
+        ("case_id", _STR),
+        ("stage", _STR),
+        ("deadline", _TS),
+        ("occurred_at", _TS),
+        ("street_code", _STR),
+        ("grid_code", _STR),
+        ("team", _STR),
+        ("assignee_id", _STR),
+        ("late_by_ms", pa.int64()),
+        ("ingested_at", _TS),
+    ],
+    identity="event_id",
+)
+
+REASSIGNMENTS = _spec(
+    "reassignments",
+    [
+        ("event_id", _STR),
+        ("case_id", _STR),
+        ("occurred_at", _TS),
+        ("street_code", _STR),
+        ("team", _STR),
+        ("from_assignee", _STR),
+        ("to_assignee", _STR),
+        ("level", _STR),
+        ("step", pa.uint16()),
+        ("reason", _STR),
+        ("ingested_at", _TS),
+    ],
+    identity="event_id",
+)
+
+# Field events of a case, typed, each event_id once: what the cases view folds.
+LIFECYCLE = _spec(
+    "lifecycle",
+    [
+        ("event_id", _STR),
+        ("case_id", _STR),
+        ("type", _STR),
+        ("occurred_at", _TS),
+        ("worker_id", _STR),
+        ("method", _STR),
+        ("outcome", _STR),
+        ("compensation", pa.decimal128(12, 2)),
+        ("ingested_at", _TS),
+    ],
+    identity="event_id",
+)
+
+
 class Rows:
     """Rows for one table, in column order."""
 

@@ -18,7 +18,7 @@ from schemas.codec import Codec
 from schemas.privacy import Redactor
 from schemas.validation import Limits
 from streams import faust_fixes
-from streams.agents import projection, routing
+from streams.agents import projection, routing, sla
 from streams.agents.projection import FaustPublisher
 from streams.kafka_admin import DEADLETTER_MAX_BYTES, ensure_topics
 from streams.projector import Projector
@@ -74,6 +74,7 @@ def create_app(settings: Settings) -> faust.App:
 
     app.task(project_topics)
     routing.register(app, settings, codec, district, redactor, limits)
+    sla.register(app, settings, codec, district, limits)
 
     @app.page("/query")
     class QueryView(View):

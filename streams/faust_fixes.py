@@ -1,4 +1,4 @@
-"""Two small wrappers around faust-streaming 0.15.3 that stop it from silently skipping input records.
+"""Three small wrappers around faust-streaming 0.15.3 that stop it from silently skipping input records.
 
 After a worker restarts with tables to recover, Faust can lose records it has already fetched.
 Those records are never processed and their offsets are never committed. So the group either
@@ -8,6 +8,9 @@ stalls (a gap blocks every later commit) or, when the committed offset is 0, nev
    discards those records as inactive, but the fetch positions have already moved past them.
 2. aiokafka's ``seek_to_committed`` seeks only when the committed offset is above 0, so a group
    rewound to 0 for a replay is never rewound.
+3. Faust "pauses" partitions only in its own bookkeeping, so aiokafka keeps prefetching stream
+   partitions during recovery: that prefetch is what the two losses above feed on. Pausing in
+   aiokafka as well stops it.
 The wrappers call the original methods. They do not change them. Each is idempotent, and they fail
 loudly on any other version, so whoever upgrades has to re-check them.
 
@@ -26,6 +29,7 @@ from typing import Any
 
 import aiokafka
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.transport.drivers.aiokafka import Consumer as FaustKafkaConsumer
 
 from streams.errors import AlarmflowError
 
@@ -72,6 +76,21 @@ async def _driver_seek_to_committed(self: Any) -> Mapping[Any, int | None]:
     return result
 
 
+def _also_in_aiokafka(original: Callable[..., None], action: str) -> Callable[..., None]:
+    def change(self: Any, tps: Any) -> None:
+        tps = list(tps)
+        original(self, tps)
+        try:
+            consumer = self._thread._ensure_consumer()
+        except Exception:  # noqa: BLE001 - not started yet: nothing is being fetched
+            return
+        assigned = consumer.assignment()
+        wanted = [aiokafka.TopicPartition(tp.topic, tp.partition) for tp in tps]
+        getattr(consumer, action)(*(tp for tp in wanted if tp in assigned))
+
+    return change
+
+
 def apply() -> None:
     """Install the wrappers once per process."""
     if getattr(AIOKafkaConsumerThread, _MARK, False):
@@ -80,4 +99,7 @@ def apply() -> None:
     thread: Any = AIOKafkaConsumerThread
     thread._fetch_records = _fetch_snapshot(thread._fetch_records)
     thread.seek_to_committed = _driver_seek_to_committed
+    consumer: Any = FaustKafkaConsumer
+    consumer.pause_partitions = _also_in_aiokafka(consumer.pause_partitions, "pause")
+    consumer.resume_partitions = _also_in_aiokafka(consumer.resume_partitions, "resume")
     setattr(AIOKafkaConsumerThread, _MARK, True)

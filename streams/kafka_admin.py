@@ -22,7 +22,9 @@ def _topic_config(name: str) -> dict[str, str]:
     the internal routing topic only needs to outlive an outage."""
     if name.endswith(".routing"):
         return {"retention.ms": str(7 * 24 * 3600 * 1000)}
-    config = {"retention.ms": "-1"}
+    # The broker's clock stamps every record: the SLA watermark and the occurred_at check rely on
+    # one clock that only moves forward along a partition and is stored for replays.
+    config = {"retention.ms": "-1", "message.timestamp.type": "LogAppendTime"}
     if name.endswith(".deadletter"):
         config["max.message.bytes"] = str(DEADLETTER_MAX_BYTES)
     return config

@@ -11,7 +11,7 @@ from streams.errors import ConfigError
 
 # Every topic alarmflow creates; the projector consumes the first three, "routing" is internal
 # (alarms and releases re-keyed by street, so one worker owns each street's open-case counts).
-PROJECTED_TOPICS = ("alarms", "case-events", "deadletter")
+PROJECTED_TOPICS = ("alarms", "case-events", "sla-breaches", "deadletter")
 TOPIC_SUFFIXES = (*PROJECTED_TOPICS, "routing")
 # What the stream agents (the Faust app's own consumer group) read.
 AGENT_TOPICS = ("alarms", "case-events", "routing")
@@ -39,6 +39,11 @@ class Settings:
     batch_within_ms: int = 500
     log_level: str = "info"
     district_dir: Path | None = None
+    sla_lateness_ms: int = 60_000
+    sla_orphan_hold_s: int = 600
+    sla_escalation_window_s: int = 60
+    sla_retention_h: int = 24
+    tick_interval_ms: int = 1000
 
     def topic(self, suffix: str) -> str:
         return f"{self.topic_prefix}.{suffix}"

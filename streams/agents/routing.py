@@ -86,6 +86,8 @@ def register(
                     book.record(dispatch)
             elif routed.type == "AssignmentReleased":
                 book.on_released(routed.fields)
+            elif routed.type == "CaseReassigned":
+                book.on_reassigned(routed.fields)
 
     @app.agent(case_events, name="release")
     async def release(stream: StreamT[bytes]) -> None:

@@ -68,6 +68,20 @@ class DispatchBook:
             key = _key(dispatch.street, dispatch.assignee)
             self.load[key] = self.open_cases(dispatch.street, dispatch.assignee) + 1
 
+    def on_reassigned(self, reassigned: Mapping[str, Any]) -> None:
+        """An escalation moved the case: its load moves from the old holder to the new one."""
+        street, case = reassigned["street_code"], reassigned["case_id"]
+        if _key(street, case) not in self.holders:
+            return
+        old, new = self.holders[_key(street, case)], reassigned["to_assignee"] or ""
+        if old == new:
+            return
+        if old:
+            self.load[_key(street, old)] = max(0, self.open_cases(street, old) - 1)
+        if new:
+            self.load[_key(street, new)] = self.open_cases(street, new) + 1
+        self.holders[_key(street, case)] = new
+
     def on_released(self, released: Mapping[str, Any]) -> None:
         """The case left its assignee's load; a repeated release changes nothing."""
         street, case = released["street_code"], released["case_id"]
@@ -88,11 +102,15 @@ class ReleaseTracker:
         self.assignments = assignments
 
     def on_event(self, event: Event) -> Event | None:
-        """Records a dispatch; for a terminal event returns the release to publish, then call ``forget``."""
+        """Records a dispatch or an escalation (forwarded, so the street's load follows it); for the
+        first terminal event returns the release to publish, then call ``forget``."""
         f = event.fields
         if event.type == "CaseDispatched":
             self.assignments[f["case_id"]] = _key(f["street_code"], f["assignee_id"] or "")
             return None
+        if event.type == "CaseReassigned" and f["case_id"] in self.assignments:
+            self.assignments[f["case_id"]] = _key(f["street_code"], f["to_assignee"] or "")
+            return event
         if event.type not in TERMINAL or f["case_id"] not in self.assignments:
             return None
         street, assignee = str(self.assignments[f["case_id"]]).split("\t")
@@ -109,4 +127,5 @@ class ReleaseTracker:
         )
 
     def forget(self, released: Event) -> None:
-        self.assignments.pop(released.fields["case_id"], None)
+        if released.type == "AssignmentReleased":
+            self.assignments.pop(released.fields["case_id"], None)

@@ -1,0 +1,295 @@
+"""The SLA engine for one case: stages, deadlines, breaches, escalation, orphans. Pure.
+
+A stage (ACCEPT, CONTACT, ARRIVE) is met at the earliest ``occurred_at`` of an event of that
+stage or a later one. A conclusion or close cancels what is not met yet. A stage is breached iff
+``min(t_met, t_cancel) > deadline``. Whether that is true is decided once, when the partition's
+watermark passes the deadline, and a breach is reported at most once.
+
+``apply`` folds one lifecycle event into the case; ``advance`` decides everything due by a
+watermark. Both return the new case and the events to publish.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from schemas.event import Event
+from streams.domain.district import District
+from streams.domain.routing import WORKER_SOURCE, derived_id
+
+STAGES = ("ACCEPT", "CONTACT", "ARRIVE")
+STAGE_OF = {"InstructionAccepted": 0, "PartyContacted": 1, "ResponderArrived": 2}
+TERMINAL = frozenset({"MediationConcluded", "CaseClosed"})
+DEADLINE_FIELDS = ("accept_by", "contact_by", "arrive_by")
+MS = timedelta(milliseconds=1)
+
+
+@dataclass(frozen=True)
+class SlaPolicy:
+    lateness: timedelta = timedelta(seconds=60)
+    orphan_hold: timedelta = timedelta(minutes=10)
+    escalation_window: timedelta = timedelta(seconds=60)
+    retention: timedelta = timedelta(hours=24)  # how long a quiet, settled case is remembered
+
+
+@dataclass(frozen=True)
+class Held:
+    """A lifecycle event that arrived before its case's dispatch, with what a dead letter needs.
+
+    Its hold runs in log time (the broker's append time), not event time: our own dispatch is
+    appended seconds after the alarm, but in a backfill seconds of log can carry days of event time.
+    """
+
+    event: Event
+    origin: tuple[str, int, int]
+    key: bytes | None
+    value: bytes
+    appended_at: datetime
+
+    def expires_at(self, policy: SlaPolicy) -> datetime:
+        return self.appended_at + policy.orphan_hold
+
+
+@dataclass(frozen=True)
+class Assignment:
+    street: str
+    grid: str | None
+    team: str
+    level: str
+    assignee: str | None
+    tried: tuple[str, ...]
+    escalate_at: datetime | None  # end of the current acceptance window; None once at the command room
+    step: int = 0
+
+
+@dataclass(frozen=True)
+class Case:
+    case_id: str
+    partition: int
+    tracked: bool | None = None  # None: unknown yet; False: police or review, no SLA
+    deadlines: tuple[datetime, ...] | None = None
+    assignment: Assignment | None = None
+    met: tuple[datetime | None, ...] = (None, None, None)
+    cancelled_at: datetime | None = None
+    decided: tuple[bool, ...] = (False, False, False)
+    last_at: datetime | None = None  # the latest event time seen for the case
+    seen: frozenset[str] = frozenset()
+    held: tuple[Held, ...] = field(default=())
+
+    def pending(self, policy: SlaPolicy) -> list[datetime]:
+        """Event times at which something is still to be decided (held events wait in log time)."""
+        due: list[datetime] = []
+        if self.deadlines is not None:
+            due += [d for d, done in zip(self.deadlines, self.decided, strict=True) if not done]
+        if self.assignment is not None and self.assignment.escalate_at is not None:
+            due.append(self.assignment.escalate_at)
+        return due
+
+    def next_due(self, policy: SlaPolicy) -> datetime | None:
+        """When ``advance`` next has work: a decision, or forgetting a settled case (so state stays bounded)."""
+        due = self.pending(policy)
+        if not due and not self.held and self.last_at is not None:
+            due.append(self.last_at + policy.retention)
+        return min(due) if due else None
+
+    def expired(self, watermark: datetime, policy: SlaPolicy) -> bool:
+        """Nothing left to decide and quiet for the retention period: forget it."""
+        return (
+            not self.pending(policy)
+            and not self.held
+            and self.last_at is not None
+            and watermark >= self.last_at + policy.retention
+        )
+
+
+def _min(a: datetime | None, b: datetime) -> datetime:
+    return b if a is None else min(a, b)
+
+
+def _max(a: datetime | None, b: datetime) -> datetime:
+    return b if a is None else max(a, b)
+
+
+def apply(case: Case, event: Event, held: Held | None = None) -> tuple[Case, list[Event]]:
+    """Fold one event (AlarmTriaged, CaseDispatched, CaseReassigned or a lifecycle event) into the case."""
+    if event.event_id in case.seen:
+        return case, []  # an upstream duplicate is a fact about the source, not a new event
+    case = replace(case, seen=case.seen | {event.event_id}, last_at=_max(case.last_at, event.occurred_at))
+    f = event.fields
+    if event.type == "AlarmTriaged":
+        return replace(case, tracked=f["disposition"] == "NON_POLICE" if case.tracked is None else case.tracked), []
+    if event.type == "CaseDispatched":
+        return _dispatched(case, f)
+    if event.type == "CaseReassigned":
+        return case, []  # our own escalation, already folded in when we decided it
+    if case.deadlines is None and case.tracked is not False and held is not None:
+        return replace(case, held=(*case.held, held)), []
+    return _lifecycle(case, event), []
+
+
+def _dispatched(case: Case, f: Mapping[str, Any]) -> tuple[Case, list[Event]]:
+    if case.deadlines is not None:
+        return case, []
+    deadlines = tuple(f[k] for k in DEADLINE_FIELDS)
+    assignee = f["assignee_id"]
+    assignment = Assignment(
+        f["street_code"],
+        f["grid_code"],
+        f["team"],
+        f["level"],
+        assignee,
+        (assignee,) if assignee else (),
+        None if f["level"] == "COMMAND_ROOM" else deadlines[0],
+    )
+    case = replace(case, tracked=True, deadlines=deadlines, assignment=assignment)
+    for h in sorted(case.held, key=lambda h: (h.event.occurred_at, h.event.event_id)):
+        case = _lifecycle(case, h.event)
+    return replace(case, held=()), []
+
+
+def _lifecycle(case: Case, event: Event) -> Case:
+    at = event.occurred_at
+    if event.type in STAGE_OF:
+        stage = STAGE_OF[event.type]
+        met = tuple(_min(m, at) if i <= stage else m for i, m in enumerate(case.met))
+        return replace(case, met=met)
+    if event.type in TERMINAL:
+        return replace(case, cancelled_at=_min(case.cancelled_at, at))
+    return case
+
+
+def release_orphans(case: Case, log_time: datetime, policy: SlaPolicy) -> tuple[Case, list[Event]]:
+    """Held events whose dispatch did not come within the hold (in log time) go to the dead-letter topic."""
+    expired = [h for h in case.held if h.expires_at(policy) <= log_time]
+    if not expired:
+        return case, []
+    return replace(case, held=tuple(h for h in case.held if h not in expired)), [_orphan(h, policy) for h in expired]
+
+
+def advance(case: Case, watermark: datetime, policy: SlaPolicy, district: District) -> tuple[Case, list[Event]]:
+    """Decide every deadline and escalation that the watermark has passed, in time order."""
+    out: list[Event] = []
+    while True:
+        due = case.next_due(policy)
+        if due is None or due > watermark:
+            return case, out
+        if not case.pending(policy):
+            return case, out  # only forgetting is left: the caller does that
+        case, events = _step(case, due, policy, district)
+        out += events
+
+
+def _step(case: Case, due: datetime, policy: SlaPolicy, district: District) -> tuple[Case, list[Event]]:
+    expired = [h for h in case.held if h.event.occurred_at + policy.orphan_hold <= due]
+    if expired:
+        return replace(case, held=tuple(h for h in case.held if h not in expired)), [
+            _orphan(h, policy) for h in expired
+        ]
+    a = case.assignment
+    if case.deadlines is not None:
+        for i, deadline in enumerate(case.deadlines):
+            if not case.decided[i] and deadline <= due:
+                decided = tuple(d or j == i for j, d in enumerate(case.decided))
+                return replace(case, decided=decided), _breach(case, i)
+    if a is not None and a.escalate_at is not None and a.escalate_at <= due:
+        return _escalate(case, a, policy, district)
+    return case, []
+
+
+def _breach(case: Case, i: int) -> list[Event]:
+    assert case.deadlines is not None and case.assignment is not None
+    deadline, met = case.deadlines[i], case.met[i]
+    settled = [t for t in (met, case.cancelled_at) if t is not None]
+    if settled and min(settled) <= deadline:
+        return []
+    a = case.assignment
+    return [
+        Event(
+            "SlaBreached",
+            {
+                "event_id": derived_id(case.case_id, f"SlaBreached/{STAGES[i]}"),
+                "occurred_at": deadline + MS,
+                "source": WORKER_SOURCE,
+                "case_id": case.case_id,
+                "stage": STAGES[i],
+                "deadline": deadline,
+                "street_code": a.street,
+                "grid_code": a.grid,
+                "team": a.team,
+                "assignee_id": a.assignee,
+                "late_by_ms": None if met is None else int((met - deadline) / MS),
+            },
+        )
+    ]
+
+
+def _escalate(case: Case, a: Assignment, policy: SlaPolicy, district: District) -> tuple[Case, list[Event]]:
+    """The acceptance window ended: unless someone accepted (or the case ended) in time, go one level up."""
+    window_end = a.escalate_at
+    assert window_end is not None
+    settled = [t for t in (case.met[0], case.cancelled_at) if t is not None]
+    if settled and min(settled) <= window_end:
+        return replace(case, assignment=replace(a, escalate_at=None)), []
+    level, assignee = _next_level(a, window_end, district)
+    moved = replace(
+        a,
+        level=level,
+        assignee=assignee,
+        tried=(*a.tried, assignee) if assignee else a.tried,
+        escalate_at=None if level == "COMMAND_ROOM" else window_end + policy.escalation_window,
+        step=a.step + 1,
+    )
+    reassigned = Event(
+        "CaseReassigned",
+        {
+            "event_id": derived_id(case.case_id, f"CaseReassigned/{moved.step}"),
+            "occurred_at": window_end + MS,
+            "source": WORKER_SOURCE,
+            "case_id": case.case_id,
+            "street_code": a.street,
+            "team": a.team,
+            "from_assignee": a.assignee,
+            "to_assignee": assignee,
+            "level": level,
+            "step": moved.step,
+            "reason": f"not accepted within the window ending {window_end.isoformat()}",
+        },
+    )
+    return replace(case, assignment=moved), [reassigned]
+
+
+def _next_level(a: Assignment, at: datetime, district: District) -> tuple[str, str | None]:
+    """The next on-duty member of the force in the grid, then the street's pool, then the command room."""
+    if a.level == "GRID":
+        for grid, level in ((a.grid, "GRID"), (None, "STREET_POOL")):
+            if level == "GRID" and grid is None:
+                continue
+            for m in district.on_duty(a.team, a.street, grid, at):
+                if m.member_id not in a.tried:
+                    return level, m.member_id
+    return "COMMAND_ROOM", None
+
+
+def _orphan(h: Held, policy: SlaPolicy) -> Event:
+    topic, partition, offset = h.origin
+    origin = f"{topic}/{partition}/{offset}"
+    return Event(
+        "DeadLettered",
+        {
+            "event_id": derived_id(origin, "Orphan"),
+            "occurred_at": h.expires_at(policy),
+            "source": WORKER_SOURCE,
+            "origin": origin,
+            "source_topic": topic,
+            "source_partition": partition,
+            "source_offset": offset,
+            "source_key": h.key,
+            "error_class": "Orphan",
+            "reason": f"{h.event.type} for case {h.event.fields['case_id']!r}: no dispatch within "
+            f"{policy.orphan_hold} of its event time",
+            "payload": h.value,
+        },
+    )
