@@ -193,13 +193,13 @@ def _step(case: Case, due: datetime, policy: SlaPolicy, district: District) -> t
         for i, deadline in enumerate(case.deadlines):
             if not case.decided[i] and deadline <= due:
                 decided = tuple(d or j == i for j, d in enumerate(case.decided))
-                return replace(case, decided=decided), _breach(case, i)
+                return replace(case, decided=decided), _breach(case, i, policy)
     if a is not None and a.escalate_at is not None and a.escalate_at <= due:
         return _escalate(case, a, policy, district)
     return case, []
 
 
-def _breach(case: Case, i: int) -> list[Event]:
+def _breach(case: Case, i: int, policy: SlaPolicy) -> list[Event]:
     assert case.deadlines is not None and case.assignment is not None
     deadline, met = case.deadlines[i], case.met[i]
     settled = [t for t in (met, case.cancelled_at) if t is not None]
@@ -220,7 +220,9 @@ def _breach(case: Case, i: int) -> list[Event]:
                 "grid_code": a.grid,
                 "team": a.team,
                 "assignee_id": a.assignee,
-                "late_by_ms": None if met is None else int((met - deadline) / MS),
+                # Only a met time within the lateness horizon is sure to be known whenever the breach is
+        # decided (live, replay or backfill); a later one is left null and shows in the cases view.
+        "late_by_ms": None if met is None or met > deadline + policy.lateness else int((met - deadline) / MS),
             },
         )
     ]

@@ -91,10 +91,13 @@ class SlaEngine:
         self._indexed.clear()
         self._clocks.clear()
 
+    def clock(self, partition: int) -> PartitionClock:
+        return self._clocks.get(partition) or self.clocks.get(partition)
+
     def on_record(self, record: Record) -> Iterator[Step]:
         p, event, lateness = record.partition, record.event, self.policy.lateness
         self._ensure_index(p)
-        clock = self._clocks.get(p) or self.clocks.get(p)
+        clock = self.clock(p)
         if event.type == "ClockTicked":
             clock = clock.on_tick(record.appended_at, lateness)
             self.clocks.put(p, clock)
