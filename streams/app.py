@@ -59,12 +59,21 @@ def create_app(settings: Settings) -> faust.App:
     codec = Codec()
     limits = Limits(max_bytes=settings.max_message_bytes, max_future=timedelta(hours=settings.max_future_hours))
     redactor = Redactor(settings.phone_key())
+    (settings.var_dir / "faust").mkdir(parents=True, exist_ok=True)
+    app = _faust_app(settings)
+    if settings.role in ("all", "agents"):
+        routing.register(app, settings, codec, district, redactor, limits)
+        sla.register(app, settings, codec, district, limits)
+    if settings.role in ("all", "projector"):
+        _add_projector(app, settings, codec, limits, redactor)
+    return app
+
+
+def _add_projector(app: faust.App, settings: Settings, codec: Codec, limits: Limits, redactor: Redactor) -> None:
+    """The one process that writes ClickHouse (chDB allows one per path) and answers read-only queries."""
     client = connect(settings.dsn)
     applied = migrate(client)
     log.info("ClickHouse %s ready (migrations applied now: %s)", describe(settings.dsn), applied or "none")
-
-    (settings.var_dir / "faust").mkdir(parents=True, exist_ok=True)
-    app = _faust_app(settings)
     projector = Projector(
         codec, limits, redactor, ClickHouseSink(client), FaustPublisher(app, codec), settings.topic("deadletter")
     )
@@ -73,8 +82,6 @@ def create_app(settings: Settings) -> faust.App:
         await projection.run(settings, projector)
 
     app.task(project_topics)
-    routing.register(app, settings, codec, district, redactor, limits)
-    sla.register(app, settings, codec, district, limits)
 
     @app.page("/query")
     class QueryView(View):
@@ -88,8 +95,6 @@ def create_app(settings: Settings) -> faust.App:
             except ProjectionError as exc:
                 return self.json({"error": str(exc)}, status=400)
             return self.json({"columns": result.columns, "rows": result.rows})
-
-    return app
 
 
 def run_worker(settings: Settings) -> None:

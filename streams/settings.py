@@ -44,6 +44,7 @@ class Settings:
     sla_escalation_window_s: int = 60
     sla_retention_h: int = 24
     tick_interval_ms: int = 1000
+    role: str = "all"  # all | agents | projector: scale agents over partitions, keep one projector
 
     def topic(self, suffix: str) -> str:
         return f"{self.topic_prefix}.{suffix}"
@@ -91,6 +92,8 @@ class Settings:
         settings = cls(**values)  # type: ignore[arg-type]
         if settings.partitions < 1:
             raise ConfigError("ALARMFLOW_PARTITIONS must be at least 1")
+        if settings.role not in ("all", "agents", "projector"):
+            raise ConfigError(f"ALARMFLOW_ROLE={settings.role!r}: use all, agents or projector")
         return settings
 
 

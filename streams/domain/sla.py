@@ -221,8 +221,8 @@ def _breach(case: Case, i: int, policy: SlaPolicy) -> list[Event]:
                 "team": a.team,
                 "assignee_id": a.assignee,
                 # Only a met time within the lateness horizon is sure to be known whenever the breach is
-        # decided (live, replay or backfill); a later one is left null and shows in the cases view.
-        "late_by_ms": None if met is None or met > deadline + policy.lateness else int((met - deadline) / MS),
+                # decided (live, replay or backfill); a later one is left null and shows in the cases view.
+                "late_by_ms": None if met is None or met > deadline + policy.lateness else int((met - deadline) / MS),
             },
         )
     ]

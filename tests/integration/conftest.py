@@ -57,24 +57,25 @@ class Stack:
 
     def start_worker(self, **extra_env: str) -> subprocess.Popen[bytes]:
         log = (self.settings.var_dir / f"worker-{len(self.workers)}.log").open("wb")
+        env = {**self.env, **extra_env}
         proc = subprocess.Popen(
             [sys.executable, "-m", "streams.cli", "worker"],
-            env={**self.env, **extra_env},
+            env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=REPO,
         )
         self.workers.append(proc)
-        self.wait_web(proc)
+        self.wait_web(proc, Settings.from_env(env).web_url)
         return proc
 
-    def wait_web(self, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    def wait_web(self, proc: subprocess.Popen[bytes], url: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise AssertionError(f"worker exited with {proc.returncode}:\n{self.worker_log()}")
             try:
-                urllib.request.urlopen(self.settings.web_url + "/", timeout=1).close()
+                urllib.request.urlopen(url + "/", timeout=1).close()
                 return
             except OSError:
                 time.sleep(0.3)
@@ -119,6 +120,10 @@ class Stack:
             return [m async for m in read_topic(self.settings, self.settings.topic(suffix))]
 
         return asyncio.run(collect())
+
+
+def free_port() -> int:
+    return _free_port()
 
 
 @pytest.fixture
