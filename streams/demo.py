@@ -42,6 +42,15 @@ SECTIONS = [
         "REVIEW queue (street command room)",
         "SELECT case_id, received_local, category, rule, reason FROM v_review_queue",
     ),
+    (
+        "SLA per stage (within target = met / (met + breached); quantiles of seconds from dispatch)",
+        "SELECT stage, met, breached, cancelled, open, within_target, p50_s, p90_s, p95_s FROM v_sla_by_stage",
+    ),
+    (
+        "SLA breaches",
+        "SELECT case_id, stage, toTimeZone(deadline, 'Asia/Shanghai') AS deadline_local, team, assignee_id, late_by_ms "
+        "FROM sla_breaches ORDER BY deadline, stage LIMIT 20",
+    ),
     ("Dead letters", "SELECT source_topic, error_class, messages FROM v_deadletter_counts"),
 ]
 
