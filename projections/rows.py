@@ -75,101 +75,23 @@ def deadletter_row(event: Event, at: Coordinates, ctx: RowContext) -> tuple[Any,
     )
 
 
-def triage_row(event: Event, at: Coordinates, ctx: RowContext) -> tuple[Any, ...]:
-    f = event.fields
-    return (
-        event.event_id,
-        f["case_id"],
-        event.occurred_at,
-        f["category"],
-        f["priority"],
-        f["disposition"],
-        f["rule"],
-        f["reason"],
-        f["street_code"],
-        f["grid_code"],
-        f["place"],
-        f["location_rule"],
-        list(f["location_notes"]),
-        f["caller_token"],
-        ctx.ingested_at,
-        *at,
-    )
+def fields_row(spec: TableSpec) -> RowFn:
+    """A row that takes each column from the event field of the same name (envelope fields and the
+    Kafka coordinates included): for tables whose columns are the event's own fields."""
+    data_columns = [c for c in spec.columns if not c.startswith("kafka_")]
 
+    def row(event: Event, at: Coordinates, ctx: RowContext) -> tuple[Any, ...]:
+        envelope = {
+            "event_id": event.event_id,
+            "occurred_at": event.occurred_at,
+            "type": event.type,
+            "ingested_at": ctx.ingested_at,
+        }
+        f = event.fields
+        values = [envelope[c] if c in envelope else f.get(c) for c in data_columns]
+        return (*[list(v) if isinstance(v, tuple) else v for v in values], *at)
 
-def dispatch_row(event: Event, at: Coordinates, ctx: RowContext) -> tuple[Any, ...]:
-    f = event.fields
-    return (
-        event.event_id,
-        f["case_id"],
-        event.occurred_at,
-        f["category"],
-        f["priority"],
-        f["street_code"],
-        f["grid_code"],
-        f["team"],
-        f["level"],
-        f["assignee_id"],
-        f["accept_by"],
-        f["contact_by"],
-        f["arrive_by"],
-        f["rule"],
-        f["place"],
-        ctx.ingested_at,
-        *at,
-    )
-
-
-def breach_row(event: Event, at: Coordinates, ctx: RowContext) -> tuple[Any, ...]:
-    f = event.fields
-    return (
-        event.event_id,
-        f["case_id"],
-        f["stage"],
-        f["deadline"],
-        event.occurred_at,
-        f["street_code"],
-        f["grid_code"],
-        f["team"],
-        f["assignee_id"],
-        f["late_by_ms"],
-        ctx.ingested_at,
-        *at,
-    )
-
-
-def reassignment_row(event: Event, at: Coordinates, ctx: RowContext) -> tuple[Any, ...]:
-    f = event.fields
-    return (
-        event.event_id,
-        f["case_id"],
-        event.occurred_at,
-        f["street_code"],
-        f["team"],
-        f["from_assignee"],
-        f["to_assignee"],
-        f["level"],
-        f["step"],
-        f["reason"],
-        ctx.ingested_at,
-        *at,
-    )
-
-
-def lifecycle_row(event: Event, at: Coordinates, ctx: RowContext) -> tuple[Any, ...]:
-    f = event.fields
-    return (
-        event.event_id,
-        f["case_id"],
-        event.type,
-        event.occurred_at,
-        f.get("worker_id"),
-        f.get("method"),
-        f.get("outcome"),
-        f.get("compensation"),
-        ctx.ingested_at,
-        *at,
-    )
+    return row
 
 
 LIFECYCLE_TYPES = frozenset(
@@ -196,11 +118,11 @@ EVENT_LOG = Projection(EVENTS, None, event_row)
 PROJECTIONS: tuple[Projection, ...] = (
     EVENT_LOG,
     Projection(DEADLETTERS, frozenset({DEADLETTER_TYPE}), deadletter_row),
-    Projection(TRIAGE, frozenset({"AlarmTriaged"}), triage_row),
-    Projection(DISPATCHES, frozenset({"CaseDispatched"}), dispatch_row),
-    Projection(SLA_BREACHES, frozenset({"SlaBreached"}), breach_row),
-    Projection(REASSIGNMENTS, frozenset({"CaseReassigned"}), reassignment_row),
-    Projection(LIFECYCLE, LIFECYCLE_TYPES, lifecycle_row),
+    Projection(TRIAGE, frozenset({"AlarmTriaged"}), fields_row(TRIAGE)),
+    Projection(DISPATCHES, frozenset({"CaseDispatched"}), fields_row(DISPATCHES)),
+    Projection(SLA_BREACHES, frozenset({"SlaBreached"}), fields_row(SLA_BREACHES)),
+    Projection(REASSIGNMENTS, frozenset({"CaseReassigned"}), fields_row(REASSIGNMENTS)),
+    Projection(LIFECYCLE, LIFECYCLE_TYPES, fields_row(LIFECYCLE)),
 )
 
 
