@@ -1,4 +1,4 @@
-"""Three small wrappers around faust-streaming 0.15.3 that stop it from silently skipping input records.
+"""Small wrappers around faust-streaming 0.15.3 that stop it from silently skipping input records.
 
 After a worker restarts with tables to recover, Faust can lose records it has already fetched.
 Those records are never processed and their offsets are never committed. So the group either
@@ -11,13 +11,11 @@ stalls (a gap blocks every later commit) or, when the committed offset is 0, nev
 3. Faust "pauses" partitions only in its own bookkeeping, so aiokafka keeps prefetching stream
    partitions during recovery: that prefetch is what the two losses above feed on. Pausing in
    aiokafka as well stops it.
+4. Faust resumes stream partitions before it seeks and clears its queues afterwards, so records
+   fetched in between are dropped (faust-streaming issue #596, open upstream). The resume is
+   deferred until the seek and the clearing are done.
 The wrappers call the original methods. They do not change them. Each is idempotent, and they fail
 loudly on any other version, so whoever upgrades has to re-check them.
-
-Left open: Faust resumes stream partitions before it seeks and clears its queues afterwards, so a
-record fetched in that short window can still be dropped, and its gap then blocks commits
-(faust-streaming issue #596, open upstream). Seeking a second time after recovery made things
-worse in our tests, so the lag check (`alarmflow lag`) is how ops notice it.
 """
 
 from __future__ import annotations
@@ -28,6 +26,7 @@ from importlib.metadata import version
 from typing import Any
 
 import aiokafka
+from faust.tables.recovery import Recovery
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as FaustKafkaConsumer
 
@@ -91,6 +90,30 @@ def _also_in_aiokafka(original: Callable[..., None], action: str) -> Callable[..
     return change
 
 
+def _resume_after_recovery(original: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    """Run Faust's recovery completion with stream partitions kept paused, then resume them.
+
+    Faust resumes the stream partitions, seeks, then clears its queues (#596): whatever was fetched
+    in between is lost. With the resume deferred until all of that is done, nothing is fetched
+    before the queues are clear, and fetching starts at the committed offsets.
+    """
+
+    async def completed(self: Any, generation_id: int = 0) -> None:
+        consumer = self.app.consumer
+        deferred: list[Any] = []
+        real_resume = consumer.resume_partitions
+        consumer.resume_partitions = deferred.extend
+        try:
+            await original(self, generation_id)
+        finally:
+            consumer.resume_partitions = real_resume
+        if deferred and self.app.consumer_generation_id == generation_id:
+            assigned = consumer.assignment()
+            real_resume([tp for tp in deferred if tp in assigned])
+
+    return completed
+
+
 def apply() -> None:
     """Install the wrappers once per process."""
     if getattr(AIOKafkaConsumerThread, _MARK, False):
@@ -102,4 +125,7 @@ def apply() -> None:
     consumer: Any = FaustKafkaConsumer
     consumer.pause_partitions = _also_in_aiokafka(consumer.pause_partitions, "pause")
     consumer.resume_partitions = _also_in_aiokafka(consumer.resume_partitions, "resume")
+    recovery: Any = Recovery
+    recovery.on_recovery_completed = _resume_after_recovery(recovery.on_recovery_completed)
+    recovery._resume_streams = _resume_after_recovery(recovery._resume_streams)  # the path with nothing to recover
     setattr(AIOKafkaConsumerThread, _MARK, True)

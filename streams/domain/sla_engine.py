@@ -102,13 +102,21 @@ class SlaEngine:
             clock = clock.on_tick(record.appended_at, lateness)
             self.clocks.put(p, clock)
         else:
-            if event.type in CASE_TYPES:
+            if event.type in CASE_TYPES and not self._beyond_retention(record, clock):
                 yield self._apply(record)
             clock = clock.on_data(event.occurred_at, record.appended_at, lateness)
         self._clocks[p] = clock
         yield from self._release(p, record.appended_at)
         if clock.watermark is not None:
             yield from self._decide(p, clock.watermark)
+
+    def _beyond_retention(self, record: Record, clock: PartitionClock) -> bool:
+        """An event about a case we no longer hold, older than the retention horizon, is a re-delivery of a
+        settled case's history (a new deployment re-publishing its derived events, say): opening a fresh case
+        for it would decide deadlines long past against none of its field events."""
+        if clock.watermark is None or record.event.occurred_at >= clock.watermark - self.policy.retention:
+            return False
+        return self.cases.get(record.event.fields["case_id"]) is None
 
     def _apply(self, record: Record) -> Step:
         case_id = record.event.fields["case_id"]

@@ -120,3 +120,32 @@ def test_two_workers_with_a_rebalance_report_each_breach_once(stack: Stack) -> N
     published = [CODEC.decode(m.value).fields for m in stack.read("sla-breaches")]
     assert len({(f["case_id"], f["stage"]) for f in published}) == pairs
     assert len({f["event_id"] for f in published}) == pairs  # a repeat after the move carries the same id
+
+
+def _flush(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Alarms a day after the last event, on enough keys to reach every partition: they move each
+    partition's watermark past every earlier deadline, so the breach set is final, not just so far."""
+    last = max(datetime.fromisoformat(e["occurred_at"]) for e in events)
+    return [_noise_alarm(f"FLUSH-{i:02d}", last + timedelta(days=1)) for i in range(40)]
+
+
+BREACHES = "SELECT case_id, stage, toString(deadline) FROM sla_breaches ORDER BY case_id, stage"
+
+
+def test_a_replay_into_a_fresh_deployment_reproduces_the_breach_set(stack: Stack, tmp_path: Path) -> None:
+    events = _month(300, seed=23)
+    events += _flush(events)
+    first = stack.start_worker()
+    stack.publish(events)
+    stack.caught_up(timeout=240)
+    before = stack.sql(BREACHES)
+    assert len(before) > 10
+    stack.stop(first)
+    # a new deployment: fresh consumer groups, fresh tables, fresh database, the same topics (which
+    # now also carry the first deployment's derived events; the new one re-publishes its own)
+    (tmp_path / "replay").mkdir()
+    stack.env.update(ALARMFLOW_APP_ID=f"{stack.settings.app_id}-again", ALARMFLOW_VAR_DIR=str(tmp_path / "replay"))
+    stack.settings = stack.settings.__class__.from_env(stack.env)
+    stack.start_worker()
+    stack.caught_up(timeout=240)
+    assert stack.sql(BREACHES) == before

@@ -357,3 +357,14 @@ def test_permuting_events_within_the_lateness_never_changes_the_breaches(seed: i
         return {(b.fields["case_id"], b.fields["stage"], b.fields["deadline"]) for b in sim.of("SlaBreached")}
 
     assert run(ordered) == run(shuffled)
+
+
+def test_a_settled_case_forgotten_after_retention_is_not_reopened_by_a_redelivery() -> None:
+    sim = Sim(policy=SlaPolicy(lateness=60 * S, retention=timedelta(hours=1)))
+    sim.feed(dispatched())
+    sim.feed(_field_event(ARRIVE, T0 + 30 * S))
+    sim.feed(field(ACCEPT, T0 + timedelta(hours=3), case="LATER"))  # time moves on: C1 is forgotten
+    assert sim.cases.get("C1") is None
+    sim.feed(dispatched())  # a new deployment re-publishes its derived history
+    sim.run_to(T0 + timedelta(hours=3, minutes=20), step=10 * S)
+    assert sim.breaches() == {} and sim.cases.get("C1") is None
