@@ -10,9 +10,9 @@ from schemas.codec import Codec
 from schemas.errors import PoisonInput
 from schemas.event import Event
 from schemas.validation import Limits, accept
+from streams.domain.routing import WORKER_SOURCE
 
 DEADLETTER_NAMESPACE = uuid.UUID("5f0c8a52-3f7e-4d0e-9a61-6a1f0c2b9d11")
-WORKER_SOURCE = "alarmflow.worker"
 
 
 @dataclass(frozen=True, slots=True)
