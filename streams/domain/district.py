@@ -14,7 +14,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import shapely
-import shapely.errors
 from shapely.geometry import Point, Polygon
 
 from streams.errors import AlarmflowError
