@@ -25,14 +25,14 @@ from streams.agents.sla_state import case_from_dict, case_to_dict
 from streams.domain.clock import PartitionClock
 from streams.domain.district import District
 from streams.domain.routing import WORKER_SOURCE
-from streams.domain.sla import Case, SlaPolicy
+from streams.domain.sla import Case, SlaTiming
 from streams.domain.sla_engine import Record, SlaEngine
 from streams.ingest import Accepted, classify
 from streams.settings import Settings
 
 
-def policy_from(settings: Settings) -> SlaPolicy:
-    return SlaPolicy(
+def timing_from(settings: Settings) -> SlaTiming:
+    return SlaTiming(
         lateness=timedelta(milliseconds=settings.sla_lateness_ms),
         orphan_hold=timedelta(seconds=settings.sla_orphan_hold_s),
         escalation_window=timedelta(seconds=settings.sla_escalation_window_s),
@@ -88,7 +88,7 @@ def register(app: faust.App, settings: Settings, codec: Codec, district: Distric
     partitions = settings.partitions
     engine = SlaEngine(
         district,
-        policy_from(settings),
+        timing_from(settings),
         TableCases(app.Table("sla-cases", default=None, key_type=str, value_type=None, partitions=partitions), codec),
         TableClocks(app.Table("sla-clocks", default=None, key_type=str, value_type=None, partitions=partitions)),
     )

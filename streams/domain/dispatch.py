@@ -14,6 +14,7 @@ from schemas.event import Event
 from streams.domain.district import District
 from streams.domain.routing import WORKER_SOURCE, assign, derived_id, dispatched_event, team_for
 
+# A conclusion or a close ends a case: it frees the assignee and cancels unmet SLA stages.
 TERMINAL = frozenset({"MediationConcluded", "CaseClosed"})
 
 

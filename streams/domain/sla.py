@@ -17,18 +17,21 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from schemas.event import Event
+from streams.domain.dispatch import TERMINAL
 from streams.domain.district import District
 from streams.domain.routing import WORKER_SOURCE, derived_id
 
 STAGES = ("ACCEPT", "CONTACT", "ARRIVE")
 STAGE_OF = {"InstructionAccepted": 0, "PartyContacted": 1, "ResponderArrived": 2}
-TERMINAL = frozenset({"MediationConcluded", "CaseClosed"})
 DEADLINE_FIELDS = ("accept_by", "contact_by", "arrive_by")
 MS = timedelta(milliseconds=1)
 
 
 @dataclass(frozen=True)
-class SlaPolicy:
+class SlaTiming:
+    """How the engine treats time: lateness, orphan hold, escalation window, retention.
+    (The deadlines themselves come from the district's SlaPolicy.)"""
+
     lateness: timedelta = timedelta(seconds=60)
     orphan_hold: timedelta = timedelta(minutes=10)
     escalation_window: timedelta = timedelta(seconds=60)
@@ -49,7 +52,7 @@ class Held:
     value: bytes
     appended_at: datetime
 
-    def expires_at(self, policy: SlaPolicy) -> datetime:
+    def expires_at(self, policy: SlaTiming) -> datetime:
         return self.appended_at + policy.orphan_hold
 
 
@@ -79,7 +82,7 @@ class Case:
     seen: frozenset[str] = frozenset()
     held: tuple[Held, ...] = field(default=())
 
-    def pending(self, policy: SlaPolicy) -> list[datetime]:
+    def pending(self, policy: SlaTiming) -> list[datetime]:
         """Event times at which something is still to be decided (held events wait in log time)."""
         due: list[datetime] = []
         if self.deadlines is not None:
@@ -88,14 +91,14 @@ class Case:
             due.append(self.assignment.escalate_at)
         return due
 
-    def next_due(self, policy: SlaPolicy) -> datetime | None:
+    def next_due(self, policy: SlaTiming) -> datetime | None:
         """When ``advance`` next has work: a decision, or forgetting a settled case (so state stays bounded)."""
         due = self.pending(policy)
         if not due and not self.held and self.last_at is not None:
             due.append(self.last_at + policy.retention)
         return min(due) if due else None
 
-    def expired(self, watermark: datetime, policy: SlaPolicy) -> bool:
+    def expired(self, watermark: datetime, policy: SlaTiming) -> bool:
         """Nothing left to decide and quiet for the retention period: forget it."""
         return (
             not self.pending(policy)
@@ -161,7 +164,7 @@ def _lifecycle(case: Case, event: Event) -> Case:
     return case
 
 
-def release_orphans(case: Case, log_time: datetime, policy: SlaPolicy) -> tuple[Case, list[Event]]:
+def release_orphans(case: Case, log_time: datetime, policy: SlaTiming) -> tuple[Case, list[Event]]:
     """Held events whose dispatch did not come within the hold (in log time) go to the dead-letter topic."""
     expired = [h for h in case.held if h.expires_at(policy) <= log_time]
     if not expired:
@@ -169,7 +172,7 @@ def release_orphans(case: Case, log_time: datetime, policy: SlaPolicy) -> tuple[
     return replace(case, held=tuple(h for h in case.held if h not in expired)), [_orphan(h, policy) for h in expired]
 
 
-def advance(case: Case, watermark: datetime, policy: SlaPolicy, district: District) -> tuple[Case, list[Event]]:
+def advance(case: Case, watermark: datetime, policy: SlaTiming, district: District) -> tuple[Case, list[Event]]:
     """Decide every deadline and escalation that the watermark has passed, in time order."""
     out: list[Event] = []
     while True:
@@ -182,7 +185,7 @@ def advance(case: Case, watermark: datetime, policy: SlaPolicy, district: Distri
         out += events
 
 
-def _step(case: Case, due: datetime, policy: SlaPolicy, district: District) -> tuple[Case, list[Event]]:
+def _step(case: Case, due: datetime, policy: SlaTiming, district: District) -> tuple[Case, list[Event]]:
     expired = [h for h in case.held if h.event.occurred_at + policy.orphan_hold <= due]
     if expired:
         return replace(case, held=tuple(h for h in case.held if h not in expired)), [
@@ -199,7 +202,7 @@ def _step(case: Case, due: datetime, policy: SlaPolicy, district: District) -> t
     return case, []
 
 
-def _breach(case: Case, i: int, policy: SlaPolicy) -> list[Event]:
+def _breach(case: Case, i: int, policy: SlaTiming) -> list[Event]:
     assert case.deadlines is not None and case.assignment is not None
     deadline, met = case.deadlines[i], case.met[i]
     settled = [t for t in (met, case.cancelled_at) if t is not None]
@@ -228,7 +231,7 @@ def _breach(case: Case, i: int, policy: SlaPolicy) -> list[Event]:
     ]
 
 
-def _escalate(case: Case, a: Assignment, policy: SlaPolicy, district: District) -> tuple[Case, list[Event]]:
+def _escalate(case: Case, a: Assignment, policy: SlaTiming, district: District) -> tuple[Case, list[Event]]:
     """The acceptance window ended: unless someone accepted (or the case ended) in time, go one level up."""
     window_end = a.escalate_at
     assert window_end is not None
@@ -275,7 +278,7 @@ def _next_level(a: Assignment, at: datetime, district: District) -> tuple[str, s
     return "COMMAND_ROOM", None
 
 
-def _orphan(h: Held, policy: SlaPolicy) -> Event:
+def _orphan(h: Held, policy: SlaTiming) -> Event:
     topic, partition, offset = h.origin
     origin = f"{topic}/{partition}/{offset}"
     return Event(

@@ -18,7 +18,7 @@ from typing import Protocol
 from schemas.event import Event
 from streams.domain.clock import PartitionClock
 from streams.domain.district import District
-from streams.domain.sla import Case, Held, SlaPolicy, advance, apply, release_orphans
+from streams.domain.sla import Case, Held, SlaTiming, advance, apply, release_orphans
 
 CASE_TYPES = frozenset(
     {
@@ -74,7 +74,7 @@ class Record:
 
 
 class SlaEngine:
-    def __init__(self, district: District, policy: SlaPolicy, cases: CaseStore, clocks: ClockStore) -> None:
+    def __init__(self, district: District, policy: SlaTiming, cases: CaseStore, clocks: ClockStore) -> None:
         self.district, self.policy, self.cases, self.clocks = district, policy, cases, clocks
         self._due: dict[int, list[tuple[datetime, str]]] = defaultdict(list)  # by event time
         self._holds: dict[int, list[tuple[datetime, str]]] = defaultdict(list)  # by log time

@@ -35,6 +35,23 @@ def contacted(**extra: Any) -> dict[str, Any]:
     return obj
 
 
+def alarm(**extra: Any) -> dict[str, Any]:
+    obj: dict[str, Any] = {
+        "type": "AlarmReceived",
+        "event_id": "7b0a4c1e-6a3e-4a55-9a53-0d8f1a2b3c4d",
+        "occurred_at": "2026-05-12T20:00:00+08:00",
+        "source": "cad110",
+        "alarm_id": "A1",
+        "channel": "CALL_110",
+        "category": "noise.night",
+        "priority": 3,
+        "location": {"address": "x"},
+        "description": "",
+    }
+    obj.update(extra)
+    return obj
+
+
 def wire(obj: dict[str, Any]) -> bytes:
     return CODEC.encode(CODEC.from_json(obj))
 
@@ -62,23 +79,7 @@ POISON = [
     ("InvalidTime", wire(contacted(occurred_at=(NOW + timedelta(hours=25)).isoformat()))),
     ("TooLarge", wire(contacted(worker_id="W" * 4000))),
     ("KeyMismatch", wire(contacted(case_id="C2"))),
-    (
-        "WrongTopic",
-        wire(
-            {
-                "type": "AlarmReceived",
-                "event_id": "7b0a4c1e-6a3e-4a55-9a53-0d8f1a2b3c4d",
-                "occurred_at": "2026-05-12T20:00:00+08:00",
-                "source": "cad110",
-                "alarm_id": "C1",
-                "channel": "CALL_110",
-                "category": "noise.night",
-                "priority": 3,
-                "location": {"address": "x"},
-                "description": "",
-            }
-        ),
-    ),
+    ("WrongTopic", wire(alarm(alarm_id="C1"))),  # an alarm published on case-events
 ]
 
 
@@ -107,19 +108,8 @@ def test_good_events_pass_including_the_edges() -> None:
 
 
 def test_out_of_range_values_are_invalid() -> None:
-    alarm = {
-        "type": "AlarmReceived",
-        "event_id": "7b0a4c1e-6a3e-4a55-9a53-0d8f1a2b3c4d",
-        "occurred_at": "2026-05-12T20:00:00+08:00",
-        "source": "cad110",
-        "alarm_id": "A1",
-        "channel": "CALL_110",
-        "category": "noise.night",
-        "priority": 9,
-        "location": {"address": "x", "lat": 91.0},
-        "description": "",
-    }
-    outcome = classify(CODEC, LIMITS, Message("alarmflow.alarms", 0, 1, b"A1", wire(alarm), NOW))
+    out_of_range = alarm(priority=9, location={"address": "x", "lat": 91.0})
+    outcome = classify(CODEC, LIMITS, Message("alarmflow.alarms", 0, 1, b"A1", wire(out_of_range), NOW))
     assert isinstance(outcome, Rejected) and outcome.error.error_class == "InvalidValue"
     assert "priority" in outcome.error.reason
 
@@ -143,20 +133,8 @@ def test_dead_letter_record_keeps_bytes_coordinates_class_and_reason() -> None:
 
 
 def test_phone_is_tokenised_and_masked_never_stored_raw() -> None:
-    alarm = {
-        "type": "AlarmReceived",
-        "event_id": "7b0a4c1e-6a3e-4a55-9a53-0d8f1a2b3c4d",
-        "occurred_at": "2026-05-12T20:00:00+08:00",
-        "source": "cad110",
-        "alarm_id": "A1",
-        "channel": "CALL_110",
-        "category": "noise.night",
-        "priority": 3,
-        "location": {"address": "x"},
-        "caller_phone": "138-1234-5678",
-        "description": "",
-    }
-    outcome = classify(CODEC, LIMITS, Message("alarmflow.alarms", 0, 1, b"A1", wire(alarm), NOW))
+    with_phone = alarm(caller_phone="138-1234-5678")
+    outcome = classify(CODEC, LIMITS, Message("alarmflow.alarms", 0, 1, b"A1", wire(with_phone), NOW))
     assert isinstance(outcome, Accepted)
     row = event_row(outcome.event, ("alarmflow.alarms", 0, 1), RowContext(CODEC, REDACTOR, NOW))
     payload = json.loads(str(row[7]))

@@ -14,13 +14,13 @@ from hypothesis import strategies as st
 
 from schemas.event import Event
 from streams.domain.clock import PartitionClock
-from streams.domain.sla import Case, SlaPolicy
+from streams.domain.sla import Case, SlaTiming
 from streams.domain.sla_engine import Record, SlaEngine
 from streams.reference_files import load_district
 
 DISTRICT = load_district()
 T0 = datetime(2026, 5, 12, 4, 0, tzinfo=UTC)  # 12:00 in Hezhuang: day shifts are on duty
-POLICY = SlaPolicy(
+POLICY = SlaTiming(
     lateness=timedelta(seconds=60), orphan_hold=timedelta(minutes=10), escalation_window=timedelta(seconds=60)
 )
 S = timedelta(seconds=1)
@@ -57,7 +57,7 @@ class Clocks:
 class Sim:
     """One partition fed in log order; outputs are applied at once, as after a broker ack."""
 
-    def __init__(self, cases: Cases | None = None, clocks: Clocks | None = None, policy: SlaPolicy = POLICY) -> None:
+    def __init__(self, cases: Cases | None = None, clocks: Clocks | None = None, policy: SlaTiming = POLICY) -> None:
         self.cases, self.clocks = cases or Cases(), clocks or Clocks()
         self.engine = SlaEngine(DISTRICT, policy, self.cases, self.clocks)
         self.out: list[Event] = []
@@ -360,7 +360,7 @@ def test_permuting_events_within_the_lateness_never_changes_the_breaches(seed: i
 
 
 def test_a_settled_case_forgotten_after_retention_is_not_reopened_by_a_redelivery() -> None:
-    sim = Sim(policy=SlaPolicy(lateness=60 * S, retention=timedelta(hours=1)))
+    sim = Sim(policy=SlaTiming(lateness=60 * S, retention=timedelta(hours=1)))
     sim.feed(dispatched())
     sim.feed(_field_event(ARRIVE, T0 + 30 * S))
     sim.feed(field(ACCEPT, T0 + timedelta(hours=3), case="LATER"))  # time moves on: C1 is forgotten
