@@ -9,7 +9,7 @@ AF     := $(BIN)/alarmflow
 TEST_ENV := ALARMFLOW_KAFKA_BOOTSTRAP=127.0.0.1:29092 ALARMFLOW_KAFKA_CONTROLLER_PORT=29093 \
             ALARMFLOW_KAFKA_HOME=var/test-kafka
 
-.PHONY: install broker-jars demo test unit lint typecheck clean
+.PHONY: install broker-jars demo test unit lint typecheck bench clean
 
 install: $(STAMP)
 
@@ -32,6 +32,10 @@ test: $(STAMP)
 	@set +e; $(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
 	  $(TEST_ENV) $(AF) kafka down --purge; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+# Not part of `make test`: it runs its own broker on its own ports and takes a while.
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
