@@ -6,14 +6,18 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
+
+import pyarrow as pa
 
 from projections.tables import (
     DEADLETTERS,
     DISPATCHES,
     EVENTS,
+    HOTSPOTS,
     LIFECYCLE,
+    OUTCOME_DAILY,
     REASSIGNMENTS,
     SLA_BREACHES,
     TRIAGE,
@@ -79,6 +83,8 @@ def fields_row(spec: TableSpec) -> RowFn:
     """A row that takes each column from the event field of the same name (envelope fields and the
     Kafka coordinates included): for tables whose columns are the event's own fields."""
     data_columns = [c for c in spec.columns if not c.startswith("kafka_")]
+    # Dates travel as ISO strings in the contract.
+    dates = {f.name for f in spec.schema if pa.types.is_date32(f.type)}
 
     def row(event: Event, at: Coordinates, ctx: RowContext) -> tuple[Any, ...]:
         envelope = {
@@ -89,6 +95,8 @@ def fields_row(spec: TableSpec) -> RowFn:
         }
         f = event.fields
         values = [envelope[c] if c in envelope else f.get(c) for c in data_columns]
+        if dates:
+            values = [date.fromisoformat(str(v)) if c in dates else v for c, v in zip(data_columns, values, strict=True)]
         return (*[list(v) if isinstance(v, tuple) else v for v in values], *at)
 
     return row
@@ -123,11 +131,14 @@ PROJECTIONS: tuple[Projection, ...] = (
     Projection(SLA_BREACHES, frozenset({"SlaBreached"}), fields_row(SLA_BREACHES)),
     Projection(REASSIGNMENTS, frozenset({"CaseReassigned"}), fields_row(REASSIGNMENTS)),
     Projection(LIFECYCLE, LIFECYCLE_TYPES, fields_row(LIFECYCLE)),
+    Projection(OUTCOME_DAILY, frozenset({"OutcomeStatsUpdated"}), fields_row(OUTCOME_DAILY)),
+    Projection(HOTSPOTS, frozenset({"HotspotDetected", "HotspotUpdated", "HotspotCooled"}), fields_row(HOTSPOTS)),
 )
 
 
-# Ticks are the worker's clock, one per partition per second: not facts worth a row.
-UNPROJECTED = frozenset({"ClockTicked", "AssignmentReleased"})
+# Ticks are the worker's clock, one per partition per second: not facts worth a row. The others
+# are internal hand-offs between agents, on internal topics the projector does not read.
+UNPROJECTED = frozenset({"ClockTicked", "AssignmentReleased", "OutcomeCounted"})
 
 
 def projections_for(event_type: str) -> list[Projection]:

@@ -18,11 +18,11 @@ from schemas.codec import Codec
 from schemas.privacy import Redactor
 from schemas.validation import Limits
 from streams import faust_fixes
-from streams.agents import projection, routing, sla
+from streams.agents import outcomes, projection, routing, sla
 from streams.agents.projection import FaustPublisher
 from streams.kafka_admin import DEADLETTER_MAX_BYTES, ensure_topics
 from streams.projector import Projector
-from streams.reference_files import DEFAULT_DIRECTORY, load_district
+from streams.reference_files import DEFAULT_DIRECTORY, load_district, load_hotspot_policy
 from streams.settings import TOPIC_SUFFIXES, Settings
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,8 @@ def _faust_app(settings: Settings) -> faust.App:
 def create_app(settings: Settings) -> faust.App:
     """Validate the reference data and the database first: a bad file is a start-up error, not a crash later."""
     faust_fixes.apply()
-    district = load_district(settings.district_dir or DEFAULT_DIRECTORY)
+    district_dir = settings.district_dir or DEFAULT_DIRECTORY
+    district, hotspot_policy = load_district(district_dir), load_hotspot_policy(district_dir)
     codec = Codec()
     limits = Limits(max_bytes=settings.max_message_bytes, max_future=timedelta(hours=settings.max_future_hours))
     redactor = Redactor(settings.phone_key())
@@ -64,6 +65,7 @@ def create_app(settings: Settings) -> faust.App:
     if settings.role in ("all", "agents"):
         routing.register(app, settings, codec, district, redactor, limits)
         sla.register(app, settings, codec, district, limits)
+        outcomes.register(app, settings, codec, district, hotspot_policy)
     if settings.role in ("all", "projector"):
         _add_projector(app, settings, codec, limits, redactor)
     return app

@@ -1,4 +1,4 @@
-"""The ``alarmflow`` command: worker, publish, tail, query, lag, kafka, deadletter."""
+"""The ``alarmflow`` command: worker, publish, simulate, tail, query, lag, kafka, deadletter, report, verify."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import asyncio
 import json
 import logging
 import sys
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -219,6 +221,79 @@ def deadletter_list(ctx: click.Context, as_json: bool) -> None:
     for r in records:
         click.echo(f"{r['origin']}\t{r['error_class']}\t{r['payload_bytes']} bytes\t{r['reason']}")
     click.echo(f"{len(records)} dead-lettered messages")
+
+
+def _local_today() -> date:
+    return datetime.now(ZoneInfo("Asia/Shanghai")).date()
+
+
+@main.group()
+def hotspots() -> None:
+    """Recurring trouble spots."""
+
+
+@hotspots.command("agenda")
+@click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), help="Local day (default: today in Asia/Shanghai).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+@click.pass_context
+def hotspots_agenda(ctx: click.Context, day: datetime | None, fmt: str) -> None:
+    """The day's agenda for the joint meeting (联合会商): new, active and just-cooled hotspots."""
+    from streams.report import agenda
+
+    when = day.date() if day else _local_today()
+    try:
+        result = agenda(_settings(ctx), when)
+    except ProjectionError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if fmt == "table":
+        click.echo(f"Hotspot agenda for {when.isoformat()}: {len(result.rows)} item(s)")
+    click.echo(render(result, fmt), nl=False)
+
+
+@main.command()
+@click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path), help="Also write this page.")
+@click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), help="The agenda's day (default: today).")
+@click.pass_context
+def report(ctx: click.Context, html_file: Path | None, day: datetime | None) -> None:
+    """The operational summary: routing, SLA, outcomes, hotspots, dead letters."""
+    from streams.report import agenda, sections
+
+    settings, when = _settings(ctx), (day.date() if day else _local_today())
+    try:
+        for title, result in sections(settings):
+            click.echo(f"\n-- {title}")
+            click.echo(render(result, "table"), nl=False)
+        click.echo(f"\n-- Hotspot agenda for {when.isoformat()} (联合会商)")
+        click.echo(render(agenda(settings, when), "table"), nl=False)
+        if html_file is not None:
+            from streams.report_html import write_html
+
+            write_html(settings, html_file, when)
+            click.echo(f"\nwrote {html_file}")
+    except ProjectionError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command()
+@click.pass_context
+def verify(ctx: click.Context) -> None:
+    """Recount outcome_daily and the hotspot counts by SQL from the raw projections; exit 1 on any difference."""
+    from streams.reference_files import DEFAULT_DIRECTORY, load_hotspot_policy
+    from streams.verify import verify as run_verify
+
+    settings = _settings(ctx)
+    try:
+        checked = run_verify(settings, load_hotspot_policy(settings.district_dir or DEFAULT_DIRECTORY))
+    except (ProjectionError, AlarmflowError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo("checked: " + ", ".join(f"{k}={v}" for k, v in checked.totals.items()))
+    for name, result in (("outcome_daily", checked.outcome_differences), ("hotspots", checked.hotspot_differences)):
+        click.echo(f"{name}: {len(result.rows)} difference(s)")
+        if result.rows:
+            click.echo(render(result, "table"), nl=False)
+    click.echo(f"{checked.differences} difference(s) in total")
+    if checked.differences:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -19,12 +19,14 @@ DEADLETTER_MAX_BYTES = 4 * 1024 * 1024
 
 def _topic_config(name: str) -> dict[str, str]:
     """Event topics keep everything (the tables are rebuilt by replaying them from offset 0);
-    the internal routing topic only needs to outlive an outage."""
-    if name.endswith(".routing"):
-        return {"retention.ms": str(7 * 24 * 3600 * 1000)}
-    # The broker's clock stamps every record: the SLA watermark and the occurred_at check rely on
-    # one clock that only moves forward along a partition and is stored for replays.
-    config = {"retention.ms": "-1", "message.timestamp.type": "LogAppendTime"}
+    the internal topics only need to outlive an outage.
+
+    The broker's clock stamps every record: the watermarks and the occurred_at check rely on one
+    clock that only moves forward along a partition and is stored for replays."""
+    config = {"message.timestamp.type": "LogAppendTime"}
+    if name.endswith((".routing", ".outcomes")):
+        return {**config, "retention.ms": str(7 * 24 * 3600 * 1000)}
+    config["retention.ms"] = "-1"
     if name.endswith(".deadletter"):
         config["max.message.bytes"] = str(DEADLETTER_MAX_BYTES)
     return config

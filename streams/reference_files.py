@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from streams.domain.district import DOCUMENTS, District, ReferenceDataError
+from streams.domain.hotspots import HotspotPolicy
 
 DEFAULT_DIRECTORY = Path(__file__).resolve().parents[1] / "deploy" / "district"
 
@@ -31,3 +32,16 @@ def _read_json(path: Path) -> Any:
         raise ReferenceDataError(
             path.name, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from None
+
+
+HOTSPOTS = "hotspots.json"
+
+
+def load_hotspot_policy(directory: Path = DEFAULT_DIRECTORY) -> HotspotPolicy:
+    """The hotspot rules; without the file, the defaults (30 days, 10 alarms) for every family."""
+    if not (directory / HOTSPOTS).exists():
+        return HotspotPolicy()
+    try:
+        return HotspotPolicy.from_document(_read_json(directory / HOTSPOTS))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise ReferenceDataError(HOTSPOTS, str(exc)) from None

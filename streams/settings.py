@@ -7,14 +7,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from streams.domain.outcomes import OUTCOMES
 from streams.errors import ConfigError
 
-# Every topic alarmflow creates; the projector consumes the first three, "routing" is internal
-# (alarms and releases re-keyed by street, so one worker owns each street's open-case counts).
-PROJECTED_TOPICS = ("alarms", "case-events", "sla-breaches", "deadletter")
-TOPIC_SUFFIXES = (*PROJECTED_TOPICS, "routing")
+# Every topic alarmflow creates. The projector consumes the projected ones. Two are internal:
+# "routing" (alarms and releases re-keyed by street, so one worker owns each street's open-case
+# counts and hotspots) and "outcomes" (each case's counted conclusion, keyed by its daily aggregate).
+PROJECTED_TOPICS = ("alarms", "case-events", "sla-breaches", "outcome-stats", "hotspots", "deadletter")
+TOPIC_SUFFIXES = (*PROJECTED_TOPICS, "routing", "outcomes")
 # What the stream agents (the Faust app's own consumer group) read.
-AGENT_TOPICS = ("alarms", "case-events", "routing")
+AGENT_TOPICS = ("alarms", "case-events", "routing", "outcomes")
 
 
 @dataclass(frozen=True)
@@ -42,8 +44,9 @@ class Settings:
     sla_lateness_ms: int = 60_000
     sla_orphan_hold_s: int = 600
     sla_escalation_window_s: int = 60
-    sla_retention_h: int = 24
+    sla_retention_h: int = 72  # a settled case is remembered this long: corrections of its outcome count
     tick_interval_ms: int = 1000
+    success_outcomes: str = "RESOLVED"  # comma-separated; success rate = success / (concluded − NO_ACTION_NEEDED)
     role: str = "all"  # all | agents | projector: scale agents over partitions, keep one projector
 
     def topic(self, suffix: str) -> str:
@@ -55,6 +58,10 @@ class Settings:
             self.app_id: [self.topic(t) for t in AGENT_TOPICS],
             f"{self.app_id}-projector": [self.topic(t) for t in PROJECTED_TOPICS],
         }
+
+    @property
+    def success(self) -> frozenset[str]:
+        return frozenset(o.strip() for o in self.success_outcomes.split(",") if o.strip())
 
     @property
     def dsn(self) -> str:
@@ -92,6 +99,9 @@ class Settings:
         settings = cls(**values)  # type: ignore[arg-type]
         if settings.partitions < 1:
             raise ConfigError("ALARMFLOW_PARTITIONS must be at least 1")
+        unknown = settings.success - set(OUTCOMES)
+        if unknown or not settings.success:
+            raise ConfigError(f"ALARMFLOW_SUCCESS_OUTCOMES: use a comma-separated subset of {', '.join(OUTCOMES)}")
         if settings.role not in ("all", "agents", "projector"):
             raise ConfigError(f"ALARMFLOW_ROLE={settings.role!r}: use all, agents or projector")
         return settings

@@ -101,3 +101,42 @@ def stream(n_cases: int, seed: int = 1, start: datetime | None = None) -> list[d
         out.append(alarm(rng, case_id, at))
         out.extend(case_events(rng, case_id, at))
     return out
+
+
+PLACES = ["云上澜苑", "河庄农贸市场", "江东新城", "新围村", "河庄工业园"]
+OUTCOME_WEIGHTS = {"RESOLVED": 90, "REFERRED": 3, "ESCALATED_TO_POLICE": 2, "UNRESOLVED": 2, "NO_ACTION_NEEDED": 3}
+
+
+def month(n_cases: int, seed: int = 7, start: datetime | None = None, days: int = 30) -> list[dict[str, Any]]:
+    """A month of non-police calls, concentrated on a few places (so hotspots form), with mixed outcomes,
+    compensation on disputes, and some cases concluded twice (a correction, sometimes the next day)."""
+    rng = random.Random(seed)
+    at0 = start or datetime(2026, 5, 1, 8, 0, tzinfo=TZ)
+    weights = [1 / (i + 1) ** 1.2 for i in range(len(PLACES))]
+    out: list[dict[str, Any]] = []
+    for i in range(n_cases):
+        at = at0 + timedelta(seconds=rng.uniform(0, days * 86400))
+        case_id = f"HZ-M{seed}-{i:05d}"
+        a = alarm(rng, case_id, at)
+        a["police_matter"], a["priority"] = "NON_POLICE", rng.randint(2, 4)
+        a["category"] = rng.choice(["noise.renovation", "noise.renovation", "dispute.market", "dispute.neighbour"])
+        if rng.random() < 0.8:
+            a["location"] = {**a["location"], "address": f"{rng.choices(PLACES, weights)[0]} {rng.randint(1, 9)}幢"}
+            a["location"]["lat"] = a["location"]["lon"] = None
+        else:  # a point in town: its geohash cell is the place
+            a["location"] = {**a["location"], "lat": 30.2802 + rng.uniform(-0.002, 0.002), "lon": 120.5455}
+        events = case_events(rng, case_id, at)
+        conclusion = events[3]
+        conclusion["outcome"] = rng.choices(list(OUTCOME_WEIGHTS), list(OUTCOME_WEIGHTS.values()))[0]
+        conclusion["compensation"] = (
+            f"{rng.randint(0, 5000)}.{rng.randint(0, 99):02d}" if "dispute" in a["category"] else None
+        )
+        if rng.random() < 0.05:
+            later = datetime.fromisoformat(conclusion["occurred_at"]) + timedelta(hours=rng.choice([1, 20]))
+            correction = {**conclusion, "event_id": _id(rng), "occurred_at": _ts(later)}
+            correction["outcome"] = "UNRESOLVED" if conclusion["outcome"] == "RESOLVED" else "RESOLVED"
+            events.append(correction)
+        out.append(a)
+        out.extend(events)
+    out.sort(key=lambda e: e["occurred_at"])
+    return out

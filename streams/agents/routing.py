@@ -10,6 +10,7 @@ Open-case counts change only on the street's routing partition, so one worker ow
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import faust
@@ -20,6 +21,8 @@ from schemas.event import Event
 from schemas.privacy import Redactor
 from schemas.validation import Limits
 from streams.agents.common import as_message, raw_topic
+from streams.agents.sla import TableClocks
+from streams.domain.clock import Progress, tick_key
 from streams.domain.dispatch import DispatchBook, ReleaseTracker
 from streams.domain.district import Disposition, District
 from streams.domain.routing import Alarm, decide, triaged_event
@@ -41,8 +44,11 @@ def register(
         "case-assignments", default=None, key_type=str, value_type=str, partitions=settings.partitions
     )
 
-    book = DispatchBook(district, holders, load)
-    tracker = ReleaseTracker(assignments)
+    book, tracker, progress = (
+        DispatchBook(district, holders, load),
+        ReleaseTracker(assignments),
+        _progress(app, settings),
+    )
 
     async def send(topic: Any, key: str, event: Event) -> None:
         await topic.send(key=key.encode(), value=codec.encode(event))
@@ -66,6 +72,12 @@ def register(
         async for event in stream.events():
             alarm_event = accepted(event)
             if alarm_event is None:
+                continue
+            tick = progress.on_record(event.message.partition, alarm_event, as_message(event).timestamp)
+            if alarm_event.type == "ClockTicked":
+                if tick is not None:
+                    for target in range(settings.partitions):
+                        await routing.send(key=tick_key(tick), value=codec.encode(tick), partition=target)
                 continue
             phone = alarm_event.fields.get("caller_phone")
             alarm = Alarm.from_fields(alarm_event.fields, redactor.token(phone) if phone else None)
@@ -97,3 +109,16 @@ def register(
             if released is not None:
                 await publish_now(routing, released.fields["street_code"], released)
                 tracker.forget(released)
+
+
+def _progress(app: faust.App, settings: Settings) -> Progress:
+    """Each alarms partition's watermark, forwarded to every routing partition: the hotspot engine
+    releases an alarm once every alarms partition has passed its time (the min of their watermarks)."""
+    clocks = app.Table("alarm-clocks", default=None, key_type=str, value_type=None, partitions=settings.partitions)
+    progress = Progress(TableClocks(clocks), timedelta(milliseconds=settings.sla_lateness_ms))
+
+    def _rebalanced(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        progress.forget()
+
+    app.on_partitions_assigned.connect(_rebalanced)
+    return progress

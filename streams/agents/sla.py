@@ -20,7 +20,7 @@ from faust.types import StreamT
 from schemas.codec import Codec
 from schemas.event import Event
 from schemas.validation import Limits
-from streams.agents.common import as_message, raw_topic
+from streams.agents.common import as_message, publish_acked, raw_topic
 from streams.agents.sla_state import case_from_dict, case_to_dict
 from streams.domain.clock import PartitionClock
 from streams.domain.district import District
@@ -84,6 +84,7 @@ def register(app: faust.App, settings: Settings, codec: Codec, district: Distric
         "SlaBreached": raw_topic(app, settings.topic("sla-breaches")),
         "CaseReassigned": case_events,
         "DeadLettered": raw_topic(app, settings.topic("deadletter")),
+        "OutcomeCounted": raw_topic(app, settings.topic("outcomes")),
     }
     partitions = settings.partitions
     engine = SlaEngine(
@@ -95,8 +96,7 @@ def register(app: faust.App, settings: Settings, codec: Codec, district: Distric
 
     async def publish(events: list[Event]) -> None:
         for e in events:
-            sent = await targets[e.type].send(key=codec.key_of(e).encode(), value=codec.encode(e), force=True)
-            await sent  # acknowledged by the broker before the state that records it changes
+            await publish_acked(targets[e.type], codec, [e])
 
     @app.agent(case_events, name="sla")
     async def sla(stream: StreamT[bytes]) -> None:
@@ -117,10 +117,12 @@ def register(app: faust.App, settings: Settings, codec: Codec, district: Distric
 
     app.on_partitions_assigned.connect(_rebalanced)
 
+    ticked = {t.get_topic_name(): t for t in (case_events, raw_topic(app, settings.topic("alarms")))}
+
     async def tick() -> None:
-        """Append a tick to every case-events partition this worker owns."""
+        """Append a tick to every case-events and alarms partition this worker owns (their engines' clocks)."""
         for tp in app.assignor.assigned_actives():
-            if tp.topic == case_events.get_topic_name():
+            if tp.topic in ticked:
                 tick_id = f"tick/{tp.partition}"
                 event = Event(
                     "ClockTicked",
@@ -132,6 +134,6 @@ def register(app: faust.App, settings: Settings, codec: Codec, district: Distric
                         "partition": tp.partition,
                     },
                 )
-                await case_events.send(key=tick_id.encode(), value=codec.encode(event), partition=tp.partition)
+                await ticked[tp.topic].send(key=tick_id.encode(), value=codec.encode(event), partition=tp.partition)
 
     app.timer(settings.tick_interval_ms / 1000)(tick)

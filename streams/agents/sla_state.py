@@ -43,6 +43,9 @@ def case_to_dict(case: Case, codec: Codec) -> dict[str, Any]:
         "decided": list(case.decided),
         "last_at": _ms(case.last_at),
         "seen": sorted(case.seen),
+        "category": case.category,
+        "dispatched_at": _ms(case.dispatched_at),
+        "counted": None if case.counted is None else [_ms(case.counted[0]), case.counted[1]],
         "held": [
             {
                 "event": codec.to_json(h.event),
@@ -93,4 +96,7 @@ def case_from_dict(d: dict[str, Any], codec: Codec) -> Case:
             )
             for h in d["held"]
         ),
+        category=d.get("category"),
+        dispatched_at=_dt(d.get("dispatched_at")),
+        counted=None if d.get("counted") is None else (_dt(d["counted"][0]) or _EPOCH, d["counted"][1]),
     )

@@ -18,6 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from schemas.event import Event
+from streams.domain.routing import WORKER_SOURCE, derived_id
 
 
 @dataclass(frozen=True)
@@ -62,3 +66,51 @@ def _ms(t: datetime | None) -> int | None:
 
 def _dt(ms: int | None) -> datetime | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+class ClockStore(Protocol):
+    def get(self, partition: int) -> PartitionClock: ...
+
+    def put(self, partition: int, clock: PartitionClock) -> None: ...
+
+
+def tick_key(tick: Event) -> bytes:
+    return str(tick.fields["tick_id"]).encode()
+
+
+class Progress:
+    """The watermarks of a consumer's input partitions, announced downstream on every tick.
+
+    A stage that merges several partitions (the routing topic takes alarms from all of them) may
+    trust an event time only once every input partition has passed it: the minimum of these.
+    The clock moves on every record but is stored on ticks only, like the SLA engine's.
+    """
+
+    def __init__(self, clocks: ClockStore, lateness: timedelta) -> None:
+        self.clocks, self.lateness = clocks, lateness
+        self._clocks: dict[int, PartitionClock] = {}
+
+    def forget(self) -> None:
+        self._clocks.clear()
+
+    def on_record(self, partition: int, event: Event, appended_at: datetime) -> Event | None:
+        """Move the partition's clock; for a tick, the progress announcement to forward (if time is known)."""
+        clock = self._clocks.get(partition) or self.clocks.get(partition)
+        if event.type != "ClockTicked":
+            self._clocks[partition] = clock.on_data(event.occurred_at, appended_at, self.lateness)
+            return None
+        clock = clock.on_tick(appended_at, self.lateness)
+        self._clocks[partition] = clock
+        self.clocks.put(partition, clock)
+        if clock.watermark is None:
+            return None
+        return Event(
+            "ClockTicked",
+            {
+                "event_id": derived_id(event.event_id, "progress"),
+                "occurred_at": clock.watermark,
+                "source": WORKER_SOURCE,
+                "tick_id": f"progress/{partition}",
+                "partition": partition,
+            },
+        )

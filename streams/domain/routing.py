@@ -11,11 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import pygeohash
+
 from schemas.event import Event
-from streams.domain.district import Disposition, District, Member, SlaTargets
+from streams.domain.district import Disposition, District, Member, SlaTargets, normalise
 
 DERIVED_NAMESPACE = uuid.UUID("8d2b7f0e-4c1a-4e7b-9a0c-3f5e6d7c8b9a")
 WORKER_SOURCE = "alarmflow.worker"
+GEOHASH_PRECISION = 7  # a cell of about 153 m × 120 m at this latitude
 
 
 def derived_id(source_event_id: str, kind: str) -> str:
@@ -145,6 +148,16 @@ def decide(alarm: Alarm, district: District) -> tuple[Triage, Location]:
     return decision, location
 
 
+def place_key(alarm: Alarm, location: Location) -> str | None:
+    """Where the alarm counts for hotspots: the gazetteer place, else its geohash cell, else its address in the grid."""
+    if location.place:
+        return f"place:{location.place}"
+    if alarm.lat is not None and alarm.lon is not None:
+        return f"geo:{pygeohash.encode(alarm.lat, alarm.lon, precision=GEOHASH_PRECISION)}"
+    text = normalise(alarm.address)
+    return f"addr:{location.grid_code or ''}:{text}" if text else None
+
+
 def triaged_event(alarm: Alarm, decision: Triage, location: Location) -> Event:
     return Event(
         "AlarmTriaged",
@@ -167,6 +180,7 @@ def triaged_event(alarm: Alarm, decision: Triage, location: Location) -> Event:
             "location_rule": location.rule,
             "location_notes": list(location.notes),
             "caller_token": alarm.caller_token,
+            "place_key": place_key(alarm, location),
         },
     )
 

@@ -19,6 +19,7 @@ from typing import Any
 from schemas.event import Event
 from streams.domain.dispatch import TERMINAL
 from streams.domain.district import District
+from streams.domain.outcomes import CaseKey, Mark, count_conclusion
 from streams.domain.routing import WORKER_SOURCE, derived_id
 
 STAGES = ("ACCEPT", "CONTACT", "ARRIVE")
@@ -81,6 +82,9 @@ class Case:
     last_at: datetime | None = None  # the latest event time seen for the case
     seen: frozenset[str] = frozenset()
     held: tuple[Held, ...] = field(default=())
+    category: str | None = None  # from the dispatch: what the outcome counts under
+    dispatched_at: datetime | None = None
+    counted: Mark | None = None  # the conclusion that counts for the outcome statistics
 
     def pending(self, policy: SlaTiming) -> list[datetime]:
         """Event times at which something is still to be decided (held events wait in log time)."""
@@ -130,7 +134,7 @@ def apply(case: Case, event: Event, held: Held | None = None) -> tuple[Case, lis
         return case, []  # our own escalation, already folded in when we decided it
     if case.deadlines is None and case.tracked is not False and held is not None:
         return replace(case, held=(*case.held, held)), []
-    return _lifecycle(case, event), []
+    return _lifecycle(case, event)
 
 
 def _dispatched(case: Case, f: Mapping[str, Any]) -> tuple[Case, list[Event]]:
@@ -147,21 +151,41 @@ def _dispatched(case: Case, f: Mapping[str, Any]) -> tuple[Case, list[Event]]:
         (assignee,) if assignee else (),
         None if f["level"] == "COMMAND_ROOM" else deadlines[0],
     )
-    case = replace(case, tracked=True, deadlines=deadlines, assignment=assignment)
+    case = replace(
+        case,
+        tracked=True,
+        deadlines=deadlines,
+        assignment=assignment,
+        category=f["category"],
+        dispatched_at=f["occurred_at"],
+    )
+    out: list[Event] = []
     for h in sorted(case.held, key=lambda h: (h.event.occurred_at, h.event.event_id)):
-        case = _lifecycle(case, h.event)
-    return replace(case, held=()), []
+        case, events = _lifecycle(case, h.event)
+        out += events
+    return replace(case, held=()), out
 
 
-def _lifecycle(case: Case, event: Event) -> Case:
+def _lifecycle(case: Case, event: Event) -> tuple[Case, list[Event]]:
     at = event.occurred_at
     if event.type in STAGE_OF:
         stage = STAGE_OF[event.type]
         met = tuple(_min(m, at) if i <= stage else m for i, m in enumerate(case.met))
-        return replace(case, met=met)
+        return replace(case, met=met), []
     if event.type in TERMINAL:
-        return replace(case, cancelled_at=_min(case.cancelled_at, at))
-    return case
+        case = replace(case, cancelled_at=_min(case.cancelled_at, at))
+        return _count(case, event) if event.type == "MediationConcluded" else (case, [])
+    return case, []
+
+
+def _count(case: Case, conclusion: Event) -> tuple[Case, list[Event]]:
+    """A dispatched case's conclusion feeds the outcome statistics (police and review cases have none)."""
+    a = case.assignment
+    if a is None or case.category is None or case.dispatched_at is None:
+        return case, []
+    key = CaseKey(a.street, a.grid, case.category, a.team, case.dispatched_at)
+    counted, out = count_conclusion(key, case.counted, conclusion)
+    return replace(case, counted=counted), out
 
 
 def release_orphans(case: Case, log_time: datetime, policy: SlaTiming) -> tuple[Case, list[Event]]:

@@ -16,7 +16,7 @@ from functools import partial
 from typing import Protocol
 
 from schemas.event import Event
-from streams.domain.clock import PartitionClock
+from streams.domain.clock import ClockStore, PartitionClock
 from streams.domain.district import District
 from streams.domain.sla import Case, Held, SlaTiming, advance, apply, release_orphans
 
@@ -44,12 +44,6 @@ class CaseStore(Protocol):
     def delete(self, case_id: str) -> None: ...
 
     def in_partition(self, partition: int) -> Iterable[Case]: ...
-
-
-class ClockStore(Protocol):
-    def get(self, partition: int) -> PartitionClock: ...
-
-    def put(self, partition: int, clock: PartitionClock) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,126 @@
+"""Outcome and hotspot agents. The folds are pure (streams.domain.outcomes, .hotspots); these adapt them.
+
+Topology (keys in brackets):
+  case-events [case] ──sla engine──► outcomes [stats_key]: OutcomeCounted (a case's counted conclusion)
+  outcomes [stats_key] ──outcomes──► outcome-stats [stats_key]: OutcomeStatsUpdated (table: outcome-daily)
+  routing [street] ──hotspots──► hotspots [hotspot_id]: HotspotDetected/Updated/Cooled
+                                  (tables: hotspot-spots, hotspot-pending, hotspot-clocks)
+Every output is published and acknowledged before the table change that records it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from faust.types import StreamT
+
+from schemas.codec import Codec
+from streams.agents.common import as_message, publish_acked, raw_topic
+from streams.domain.district import District
+from streams.domain.hotspot_engine import HotspotEngine
+from streams.domain.hotspots import HotspotPolicy, Sighting, Spot, spot_from_dict, spot_to_dict
+from streams.domain.outcomes import DailyOutcome, outcome_from_dict, outcome_to_dict
+from streams.settings import Settings
+
+KEY_FIELDS = ("stats_key", "street_code", "grid_code", "category", "team", "local_day")
+
+
+class TableSpots:
+    """SpotStore on a Faust table (the partition is kept so a rebalance can index its own spots only)."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def get(self, hotspot_id: str) -> Spot | None:
+        stored = self.table.get(hotspot_id)
+        return None if stored is None else spot_from_dict(stored)
+
+    def put(self, partition: int, spot: Spot) -> None:
+        self.table[spot.hotspot_id] = {**spot_to_dict(spot), "partition": partition}
+
+    def in_partition(self, partition: int) -> Iterable[Spot]:
+        return [spot_from_dict(v) for v in list(self.table.values()) if v is not None and v["partition"] == partition]
+
+
+class TablePending:
+    """PendingStore on a Faust table: one list of waiting alarms per partition."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def get(self, partition: int) -> list[Sighting]:
+        return [_sighting(d) for d in self.table.get(str(partition)) or []]
+
+    def put(self, partition: int, pending: list[Sighting]) -> None:
+        self.table[str(partition)] = [_sighting_dict(s) for s in pending]
+
+
+class TableProgress:
+    """ProgressStore on a Faust table: alarms partition → announced watermark (epoch ms), per routing partition."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def get(self, partition: int) -> dict[int, datetime]:
+        stored = self.table.get(str(partition)) or {}
+        return {int(k): datetime.fromtimestamp(v / 1000, tz=UTC) for k, v in stored.items()}
+
+    def put(self, partition: int, progress: dict[int, datetime]) -> None:
+        self.table[str(partition)] = {str(k): int(v.timestamp() * 1000) for k, v in progress.items()}
+
+
+def _sighting_dict(s: Sighting) -> dict[str, Any]:
+    return {**s.__dict__, "at": int(s.at.timestamp() * 1000)}
+
+
+def _sighting(d: dict[str, Any]) -> Sighting:
+    return Sighting(**{**d, "at": datetime.fromtimestamp(d["at"] / 1000, tz=UTC)})
+
+
+def register(app: faust.App, settings: Settings, codec: Codec, district: District, policy: HotspotPolicy) -> None:
+    partitions = settings.partitions
+    outcomes = raw_topic(app, settings.topic("outcomes"))
+    stats = raw_topic(app, settings.topic("outcome-stats"))
+    routing = raw_topic(app, settings.topic("routing"))
+    hotspots = raw_topic(app, settings.topic("hotspots"))
+    daily = app.Table("outcome-daily", default=None, key_type=str, value_type=None, partitions=partitions)
+    success = settings.success
+
+    @app.agent(outcomes, name="outcomes")
+    async def fold_outcomes(stream: StreamT[bytes]) -> None:
+        async for record in stream.events():
+            counted = codec.decode(record.value or b"")  # internal topic: written only by our own agents
+            f = counted.fields
+            stored = daily.get(f["stats_key"])
+            current = outcome_from_dict(stored) if stored else DailyOutcome({k: f[k] for k in KEY_FIELDS})
+            updated = current.apply(f)
+            if updated is not current:
+                await publish_acked(stats, codec, [updated.stats_event(success, counted.occurred_at)])
+                daily[f["stats_key"]] = outcome_to_dict(updated)
+
+    engine = HotspotEngine(
+        district,
+        policy,
+        partitions,  # alarms partitions announcing their progress
+        TableSpots(app.Table("hotspot-spots", default=None, key_type=str, value_type=None, partitions=partitions)),
+        TablePending(app.Table("hotspot-pending", default=None, key_type=str, value_type=None, partitions=partitions)),
+        TableProgress(
+            app.Table("hotspot-progress", default=None, key_type=str, value_type=None, partitions=partitions)
+        ),
+    )
+
+    @app.agent(routing, name="hotspots")
+    async def watch_places(stream: StreamT[bytes]) -> None:
+        async for record in stream.events():
+            m = as_message(record)
+            for step in engine.on_record(m.partition, codec.decode(m.value)):
+                await publish_acked(hotspots, codec, step.events)
+                step.commit()
+
+    def _rebalanced(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        engine.forget_index()
+
+    app.on_partitions_assigned.connect(_rebalanced)

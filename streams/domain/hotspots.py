@@ -1,0 +1,197 @@
+"""Hotspots: places where one family of calls keeps coming back. Pure.
+
+A place is the gazetteer place when the alarm resolved to one, else its ~150 m geohash cell,
+else its normalised address within the grid. For each (place, family) a spot counts alarms in
+the rolling event-time window (t − window, t]. Crossing the threshold starts an episode
+(HotspotDetected, once); while hot, every new alarm reports the grown count (HotspotUpdated);
+when alarms leaving the window take the count under the threshold, the episode ends
+(HotspotCooled) and the spot is re-armed.
+
+The engine feeds sightings and expiries in event-time order, so the episode sequence is a
+function of the alarms' times, not of their arrival order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from schemas.event import Event
+from streams.domain.routing import WORKER_SOURCE, derived_id
+
+SAMPLE = 5
+
+
+def family(category: str) -> str:
+    return category.split(".", 1)[0]
+
+
+@dataclass(frozen=True)
+class HotspotRule:
+    window: timedelta = timedelta(days=30)
+    threshold: int = 10
+
+
+@dataclass(frozen=True)
+class HotspotPolicy:
+    """The default rule and per-family overrides (``deploy/district/hotspots.json``)."""
+
+    default: HotspotRule = HotspotRule()
+    by_family: Mapping[str, HotspotRule] = field(default_factory=dict)
+
+    def rule(self, fam: str) -> HotspotRule:
+        return self.by_family.get(fam, self.default)
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any]) -> HotspotPolicy:
+        def parse(d: Mapping[str, Any], where: str) -> HotspotRule:
+            days, threshold = d.get("window_days", 30), d.get("threshold", 10)
+            if not isinstance(days, int) or not isinstance(threshold, int) or days < 1 or threshold < 1:
+                raise ValueError(f"{where}: window_days and threshold must be positive integers")
+            return HotspotRule(timedelta(days=days), threshold)
+
+        default = parse(doc.get("default", {}), "default")
+        families = {name: parse(d, f"families.{name}") for name, d in doc.get("families", {}).items()}
+        return cls(default, families)
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """One non-police alarm as the hotspot fold needs it."""
+
+    at: datetime
+    case_id: str
+    place_key: str
+    place: str | None
+    family: str
+    street: str
+    grid: str | None
+    team: str | None
+
+    @property
+    def hotspot_id(self) -> str:
+        return f"{self.place_key}|{self.family}"
+
+    @property
+    def order(self) -> tuple[datetime, str]:
+        return self.at, self.case_id
+
+
+@dataclass(frozen=True)
+class Spot:
+    """One (place, family): the alarms in the window, oldest first, and the episode if hot."""
+
+    hotspot_id: str
+    place_key: str
+    place: str | None
+    family: str
+    street: str
+    grid: str | None
+    team: str | None = None
+    entries: tuple[tuple[datetime, str], ...] = ()
+    episode_start: datetime | None = None
+
+    @property
+    def hot(self) -> bool:
+        return self.episode_start is not None
+
+    def next_expiry(self, rule: HotspotRule) -> datetime | None:
+        """When the oldest alarm leaves the window; only a hot spot needs to be woken for it."""
+        return self.entries[0][0] + rule.window if self.hot and self.entries else None
+
+
+def new_spot(s: Sighting) -> Spot:
+    return Spot(s.hotspot_id, s.place_key, s.place, s.family, s.street, s.grid, s.team)
+
+
+def expire(spot: Spot, until: datetime, rule: HotspotRule) -> tuple[Spot, list[Event]]:
+    """Let alarms leave the window up to ``until``, one expiry time at a time; cool when under the threshold."""
+    out: list[Event] = []
+    while spot.entries and spot.entries[0][0] + rule.window <= until:
+        at = spot.entries[0][0] + rule.window
+        spot = replace(spot, entries=tuple(e for e in spot.entries if e[0] + rule.window > at))
+        if spot.hot and len(spot.entries) < rule.threshold:
+            out.append(_event("HotspotCooled", spot, at, rule, "cooled"))
+            spot = replace(spot, episode_start=None)
+    return spot, out
+
+
+def observe(spot: Spot, s: Sighting, rule: HotspotRule) -> tuple[Spot, list[Event]]:
+    """One alarm at the place, at its own event time (expiries before it come first)."""
+    spot, out = expire(spot, s.at, rule)
+    if (s.at, s.case_id) in spot.entries:
+        return spot, out  # the same case again: a re-delivery
+    entries = tuple(sorted((*spot.entries, (s.at, s.case_id))))
+    spot = replace(spot, entries=entries, team=s.team, grid=s.grid, place=s.place)
+    count = sum(1 for e in entries if e[0] <= s.at)
+    if spot.hot:
+        out.append(_event("HotspotUpdated", spot, s.at, rule, s.case_id, count))
+    elif count >= rule.threshold:
+        spot = replace(spot, episode_start=s.at)
+        out.append(_event("HotspotDetected", spot, s.at, rule, "detected", count))
+    return spot, out
+
+
+def _event(kind: str, spot: Spot, at: datetime, rule: HotspotRule, change: str, count: int | None = None) -> Event:
+    assert spot.episode_start is not None
+    episode = derived_id(spot.hotspot_id, f"episode/{spot.episode_start.isoformat()}")
+    in_window = [e for e in spot.entries if e[0] <= at]
+    return Event(
+        kind,
+        {
+            "event_id": derived_id(episode, f"{kind}/{change}"),
+            "occurred_at": at,
+            "source": WORKER_SOURCE,
+            "hotspot_id": spot.hotspot_id,
+            "episode_id": episode,
+            "place_key": spot.place_key,
+            "place": spot.place,
+            "family": spot.family,
+            "street_code": spot.street,
+            "grid_code": spot.grid,
+            "team": spot.team,
+            "window_days": rule.window.days,
+            "threshold": rule.threshold,
+            "count": len(in_window) if count is None else count,
+            "episode_started_at": spot.episode_start,
+            "sample_case_ids": [case for _, case in in_window[-SAMPLE:]],
+        },
+    )
+
+
+def spot_to_dict(spot: Spot) -> dict[str, Any]:
+    return {
+        "hotspot_id": spot.hotspot_id,
+        "place_key": spot.place_key,
+        "place": spot.place,
+        "family": spot.family,
+        "street": spot.street,
+        "grid": spot.grid,
+        "team": spot.team,
+        "entries": [[_ms(at), case] for at, case in spot.entries],
+        "episode_start": None if spot.episode_start is None else _ms(spot.episode_start),
+    }
+
+
+def spot_from_dict(d: Mapping[str, Any]) -> Spot:
+    return Spot(
+        d["hotspot_id"],
+        d["place_key"],
+        d["place"],
+        d["family"],
+        d["street"],
+        d["grid"],
+        d["team"],
+        tuple((_dt(ms), case) for ms, case in d["entries"]),
+        None if d["episode_start"] is None else _dt(d["episode_start"]),
+    )
+
+
+def _ms(t: datetime) -> int:
+    return int(t.timestamp() * 1000)
+
+
+def _dt(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)

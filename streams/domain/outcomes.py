@@ -1,0 +1,223 @@
+"""Mediation outcomes: which conclusion of a case counts, and the daily aggregate it counts in. Pure.
+
+Two folds, on two partitionings:
+
+1. Per case (on the case-events partition, inside the case engine): a case counts once, with its
+   *latest* conclusion, ordered by ``(occurred_at, event_id)``. A correction from the field moves
+   the case's contribution; if it moves to another local day, the old day gets a retraction.
+   Each change is an ``OutcomeCounted`` event keyed by the aggregate it belongs to.
+2. Per aggregate key (street, grid, category, force, local day in Asia/Shanghai): a map
+   case → contribution where the contribution with the greater mark wins, and a retraction is a
+   tombstone with the mark of the conclusion that superseded it. That makes the fold
+   order-independent and idempotent: any order or repetition of the same ``OutcomeCounted``
+   events gives the same aggregate.
+
+success rate = success / (concluded − NO_ACTION_NEEDED), success = the configured success outcomes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from schemas.event import Event
+from streams.domain.routing import WORKER_SOURCE, derived_id
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+OUTCOMES = ("RESOLVED", "REFERRED", "ESCALATED_TO_POLICE", "UNRESOLVED", "NO_ACTION_NEEDED")
+NO_ACTION = "NO_ACTION_NEEDED"
+DEFAULT_SUCCESS = frozenset({"RESOLVED"})
+ZERO = Decimal("0.00")
+
+Mark = tuple[datetime, str]  # a conclusion's (occurred_at, event_id): the later mark is the one that counts
+
+
+def local_day(at: datetime) -> date:
+    return at.astimezone(LOCAL_TZ).date()
+
+
+@dataclass(frozen=True)
+class CaseKey:
+    """What a case is counted under, from its dispatch."""
+
+    street: str
+    grid: str | None
+    category: str
+    team: str
+    dispatched_at: datetime
+
+    def stats_key(self, day: date) -> str:
+        return "|".join((self.street, self.grid or "", self.category, self.team, day.isoformat()))
+
+
+def count_conclusion(key: CaseKey, counted: Mark | None, conclusion: Event) -> tuple[Mark | None, list[Event]]:
+    """Fold one MediationConcluded into the case: the new counted mark and the OutcomeCounted events."""
+    f = conclusion.fields
+    mark: Mark = (conclusion.occurred_at, conclusion.event_id)
+    if counted is not None and mark <= counted:
+        return counted, []  # an earlier conclusion than the one that counts, or the same again
+    day = local_day(mark[0])
+    out = []
+    if counted is not None and local_day(counted[0]) != day:
+        out.append(_counted(key, local_day(counted[0]), conclusion, mark, counts=False))
+    duration = max(mark[0] - key.dispatched_at, timedelta(0))
+    out.append(
+        _counted(
+            key,
+            day,
+            conclusion,
+            mark,
+            counts=True,
+            outcome=f["outcome"],
+            compensation=f.get("compensation"),
+            duration_ms=int(duration / timedelta(milliseconds=1)),
+        )
+    )
+    return mark, out
+
+
+def _counted(
+    key: CaseKey,
+    day: date,
+    conclusion: Event,
+    mark: Mark,
+    *,
+    counts: bool,
+    outcome: str | None = None,
+    compensation: Decimal | None = None,
+    duration_ms: int | None = None,
+) -> Event:
+    stats_key = key.stats_key(day)
+    return Event(
+        "OutcomeCounted",
+        {
+            "event_id": derived_id(conclusion.event_id, f"OutcomeCounted/{stats_key}"),
+            "occurred_at": mark[0],
+            "source": WORKER_SOURCE,
+            "stats_key": stats_key,
+            "case_id": conclusion.fields["case_id"],
+            "street_code": key.street,
+            "grid_code": key.grid,
+            "category": key.category,
+            "team": key.team,
+            "local_day": day.isoformat(),
+            "counts": counts,
+            "conclusion_id": mark[1],
+            "outcome": outcome,
+            "compensation": compensation,
+            "duration_ms": duration_ms,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """One case's part in an aggregate; ``counts`` False is a tombstone (the case moved to another day)."""
+
+    mark: Mark
+    counts: bool
+    outcome: str | None = None
+    compensation: Decimal | None = None
+    duration_ms: int | None = None
+
+    @classmethod
+    def of(cls, f: Mapping[str, Any]) -> Contribution:
+        return cls(
+            (f["occurred_at"], f["conclusion_id"]), f["counts"], f["outcome"], f["compensation"], f["duration_ms"]
+        )
+
+
+@dataclass(frozen=True)
+class DailyOutcome:
+    """The aggregate for one key: its cases' contributions and a version that grows with every change."""
+
+    key: Mapping[str, Any]  # stats_key, street_code, grid_code, category, team, local_day
+    cases: Mapping[str, Contribution] = field(default_factory=dict)
+    version: int = 0
+
+    def apply(self, counted: Mapping[str, Any]) -> DailyOutcome:
+        """Fold one OutcomeCounted; returns self when it changes nothing (a repeat or a stale one)."""
+        new = Contribution.of(counted)
+        old = self.cases.get(counted["case_id"])
+        if old is not None and old.mark >= new.mark:
+            return self
+        return replace(self, cases={**self.cases, counted["case_id"]: new}, version=self.version + 1)
+
+    def counted(self) -> list[Contribution]:
+        return [c for c in self.cases.values() if c.counts]
+
+    def stats_event(self, success: Iterable[str], at: datetime) -> Event:
+        """The full aggregate as OutcomeStatsUpdated; ``at`` is the event time of the change that made it."""
+        success = frozenset(success)
+        counted = self.counted()
+        by_outcome = {o.lower(): sum(1 for c in counted if c.outcome == o) for o in OUTCOMES}
+        durations = sorted(c.duration_ms for c in counted if c.duration_ms is not None)
+        return Event(
+            "OutcomeStatsUpdated",
+            {
+                "event_id": derived_id(self.key["stats_key"], f"OutcomeStatsUpdated/{self.version}"),
+                "occurred_at": at,
+                "source": WORKER_SOURCE,
+                **self.key,
+                "version": self.version,
+                "concluded": len(counted),
+                "success": sum(1 for c in counted if c.outcome in success),
+                **by_outcome,
+                "success_outcomes": sorted(success),
+                "compensation": sum((c.compensation or ZERO for c in counted), ZERO),
+                "durations_ms": durations,
+                "duration_sum_ms": sum(durations),
+                "p90_ms": nearest_rank(durations, 0.9),
+            },
+        )
+
+
+def nearest_rank(ordered: list[int], q: float) -> int | None:
+    """The nearest-rank quantile of sorted values (an observed value, never an interpolation)."""
+    if not ordered:
+        return None
+    rank = max(1, -(-int(q * 1000) * len(ordered) // 1000))  # ceil(q·n) in integers
+    return ordered[rank - 1]
+
+
+def success_rate(success: int, concluded: int, no_action: int) -> float | None:
+    """success / (concluded − NO_ACTION_NEEDED); None when nothing counts."""
+    base = concluded - no_action
+    return None if base <= 0 else success / base
+
+
+def outcome_to_dict(agg: DailyOutcome) -> dict[str, Any]:
+    """The aggregate as JSON for a state table (marks as epoch ms, decimals as strings)."""
+    return {
+        "key": dict(agg.key),
+        "version": agg.version,
+        "cases": {
+            case: [
+                int(c.mark[0].timestamp() * 1000),
+                c.mark[1],
+                c.counts,
+                c.outcome,
+                None if c.compensation is None else str(c.compensation),
+                c.duration_ms,
+            ]
+            for case, c in agg.cases.items()
+        },
+    }
+
+
+def outcome_from_dict(d: Mapping[str, Any]) -> DailyOutcome:
+    cases = {
+        case: Contribution(
+            (datetime.fromtimestamp(v[0] / 1000, tz=UTC), v[1]),
+            v[2],
+            v[3],
+            None if v[4] is None else Decimal(v[4]),
+            v[5],
+        )
+        for case, v in d["cases"].items()
+    }
+    return DailyOutcome(d["key"], cases, d["version"])

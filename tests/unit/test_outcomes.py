@@ -1,0 +1,277 @@
+"""The outcome and hotspot folds, on a virtual clock: corrections, double conclusions, order-independence,
+and every hotspot episode transition."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schemas.event import Event
+from streams.domain.clock import PartitionClock
+from streams.domain.hotspot_engine import HotspotEngine
+from streams.domain.hotspots import HotspotPolicy, HotspotRule, Sighting, Spot, expire, new_spot, observe
+from streams.domain.outcomes import (
+    CaseKey,
+    DailyOutcome,
+    count_conclusion,
+    nearest_rank,
+    outcome_from_dict,
+    outcome_to_dict,
+    success_rate,
+)
+from streams.reference_files import load_district
+
+T0 = datetime(2026, 5, 12, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
+KEY = CaseKey("330114005", "HZ-T03", "dispute.market", "MEDIATION", T0)
+DISTRICT = load_district()
+
+
+def conclusion(case: str, minutes: float, outcome: str = "RESOLVED", comp: str | None = None, eid: str = "") -> Event:
+    return Event(
+        "MediationConcluded",
+        {
+            "event_id": eid or f"c-{case}-{minutes}",
+            "occurred_at": T0 + timedelta(minutes=minutes),
+            "source": "gridapp",
+            "case_id": case,
+            "worker_id": "GW-01",
+            "outcome": outcome,
+            "compensation": None if comp is None else Decimal(comp),
+            "summary": "",
+        },
+    )
+
+
+def fold_case(conclusions: list[Event]) -> list[Event]:
+    counted, out = None, []
+    for c in conclusions:
+        counted, events = count_conclusion(KEY, counted, c)
+        out += events
+    return out
+
+
+def aggregate(counted: list[Event]) -> dict[str, DailyOutcome]:
+    aggs: dict[str, DailyOutcome] = {}
+    for e in counted:
+        f = e.fields
+        agg = aggs.get(f["stats_key"]) or DailyOutcome({"stats_key": f["stats_key"]})
+        aggs[f["stats_key"]] = agg.apply(f)
+    return aggs
+
+
+def summary(aggs: dict[str, DailyOutcome]) -> dict[str, tuple[Any, ...]]:
+    out = {}
+    for key, agg in aggs.items():
+        f = agg.stats_event({"RESOLVED"}, T0).fields
+        out[key] = (f["concluded"], f["success"], f["unresolved"], f["compensation"], tuple(f["durations_ms"]))
+    return out
+
+
+def test_a_case_concluded_twice_counts_once_with_its_latest_outcome() -> None:
+    events = fold_case([conclusion("A", 30, "UNRESOLVED"), conclusion("A", 90, "RESOLVED", "100.50")])
+    [(key, agg)] = aggregate(events).items()
+    assert key.endswith("2026-05-12")
+    assert summary({key: agg})[key] == (1, 1, 0, Decimal("100.50"), (90 * 60_000,))
+
+
+def test_a_correction_on_the_next_day_moves_the_case_out_of_its_old_day() -> None:
+    # 23:50 local, corrected at 00:30 local the next day
+    events = fold_case([conclusion("A", 13 * 60 + 50, "RESOLVED"), conclusion("A", 14 * 60 + 30, "UNRESOLVED")])
+    assert [e.fields["counts"] for e in events] == [True, False, True]
+    result = summary(aggregate(events))
+    assert result == {
+        KEY.stats_key(datetime(2026, 5, 12).date()): (0, 0, 0, Decimal("0.00"), ()),
+        KEY.stats_key(datetime(2026, 5, 13).date()): (1, 0, 1, Decimal("0.00"), ((14 * 60 + 30) * 60_000,)),
+    }
+
+
+def test_a_late_earlier_conclusion_changes_nothing() -> None:
+    late_first = fold_case([conclusion("A", 90, "RESOLVED"), conclusion("A", 30, "UNRESOLVED")])
+    assert len(late_first) == 1  # the earlier one arrived after the later one: it is not counted
+    assert summary(aggregate(late_first)) == summary(
+        aggregate(fold_case([conclusion("A", 30, "UNRESOLVED"), conclusion("A", 90, "RESOLVED")]))
+    )
+
+
+conclusions = st.lists(
+    st.tuples(
+        st.sampled_from("ABCD"),
+        st.integers(0, 3000),
+        st.sampled_from(["RESOLVED", "UNRESOLVED", "NO_ACTION_NEEDED"]),
+        st.sampled_from([None, "10.00", "2500.25"]),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(conclusions, st.randoms(use_true_random=False))
+def test_the_aggregate_is_the_same_for_any_order_and_repetition_of_its_inputs(
+    items: list[tuple[str, int, str, str | None]], rnd: Any
+) -> None:
+    per_case: dict[str, list[Event]] = {}
+    for i, (case, minutes, outcome, comp) in enumerate(items):
+        per_case.setdefault(case, []).append(conclusion(case, minutes, outcome, comp, eid=f"e{i}"))
+    # per case in log order (stage 1), then the OutcomeCounted events in any order, some twice (stage 2)
+    counted = [e for events in per_case.values() for e in fold_case(events)]
+    shuffled = counted + rnd.sample(counted, k=len(counted) // 2)
+    rnd.shuffle(shuffled)
+    assert summary(aggregate(shuffled)) == summary(aggregate(counted))
+    # and stage 1 itself: any order of a case's conclusions ends with the same contribution
+    reordered = {case: rnd.sample(events, k=len(events)) for case, events in per_case.items()}
+    again = [e for events in reordered.values() for e in fold_case(events)]
+    assert _nonzero(summary(aggregate(again))) == _nonzero(summary(aggregate(counted)))
+
+
+def _nonzero(s: dict[str, tuple[Any, ...]]) -> dict[str, tuple[Any, ...]]:
+    return {k: v for k, v in s.items() if v[0]}
+
+
+def test_aggregate_state_round_trips_and_definitions() -> None:
+    agg = aggregate(fold_case([conclusion("A", 30, "RESOLVED", "1.10")]))
+    [value] = agg.values()
+    assert outcome_from_dict(outcome_to_dict(value)) == value
+    assert nearest_rank([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.9) == 9
+    assert nearest_rank([], 0.9) is None
+    assert success_rate(97, 100, 2) == 97 / 98
+    assert success_rate(0, 3, 3) is None
+
+
+# ---- hotspots ---------------------------------------------------------------------------------------------------
+RULE = HotspotRule(timedelta(days=30), 3)
+
+
+def sight(case: str, day: float, place: str = "place:云上澜苑") -> Sighting:
+    return Sighting(T0 + timedelta(days=day), case, place, "云上澜苑", "noise", "330114005", "HZ-T03", "GRID_WORKER")
+
+
+def run(spot: Spot, sightings: list[Sighting], until: datetime | None = None) -> tuple[Spot, list[Event]]:
+    out: list[Event] = []
+    for s in sightings:
+        spot, events = observe(spot, s, RULE)
+        out += events
+    if until is not None:
+        spot, events = expire(spot, until, RULE)
+        out += events
+    return spot, out
+
+
+def test_each_episode_transition_on_a_virtual_clock() -> None:
+    a, b, c, d = sight("A", 0), sight("B", 1), sight("C", 2), sight("D", 3)
+    spot, events = run(new_spot(a), [a, b])
+    assert events == [] and not spot.hot  # 2 < 3: nothing yet
+    spot, events = run(spot, [c])
+    assert [e.type for e in events] == ["HotspotDetected"] and events[0].fields["count"] == 3
+    assert events[0].fields["sample_case_ids"] == ["A", "B", "C"] and events[0].fields["team"] == "GRID_WORKER"
+    spot, events = run(spot, [d])
+    assert [(e.type, e.fields["count"]) for e in events] == [("HotspotUpdated", 4)]
+    # A leaves the window on day 30 (count 3, still hot), B on day 31: under the threshold, cooled
+    spot, events = run(spot, [], until=T0 + timedelta(days=30, hours=12))
+    assert events == [] and spot.hot
+    spot, events = run(spot, [], until=T0 + timedelta(days=31, hours=12))
+    assert [(e.type, e.fields["count"], e.occurred_at) for e in events] == [
+        ("HotspotCooled", 2, T0 + timedelta(days=31))
+    ]
+    assert not spot.hot
+    # re-armed: a new call makes it hot again, as a new episode
+    spot, events = run(spot, [sight("E", 31.6)])
+    assert [e.type for e in events] == ["HotspotDetected"]
+    first_episode = run(new_spot(a), [a, b, c])[1][0].fields["episode_id"]
+    assert events[0].fields["episode_id"] != first_episode
+    # the same case again is a re-delivery
+    assert run(spot, [sight("E", 31.6)])[1] == []
+
+
+class Mem(dict[Any, Any]):
+    def put(self, partition: int, value: Any) -> None:
+        self[partition] = value
+
+
+class Spots:
+    def __init__(self) -> None:
+        self.d: dict[str, tuple[int, Spot]] = {}
+
+    def get(self, hotspot_id: str) -> Spot | None:
+        return self.d[hotspot_id][1] if hotspot_id in self.d else None
+
+    def put(self, partition: int, spot: Spot) -> None:
+        self.d[spot.hotspot_id] = (partition, spot)
+
+    def in_partition(self, partition: int) -> list[Spot]:
+        return [s for p, s in self.d.values() if p == partition]
+
+
+class Lists(dict[int, Any]):
+    def get(self, partition: int) -> Any:  # type: ignore[override]
+        return super().get(partition, [] if not isinstance(self, Progresses) else {})
+
+    def put(self, partition: int, value: Any) -> None:
+        self[partition] = value
+
+
+class Progresses(Lists):
+    pass
+
+
+def triaged(case: str, day: float, place: str = "云上澜苑") -> Event:
+    return Event(
+        "AlarmTriaged",
+        {
+            "event_id": f"t-{case}",
+            "occurred_at": T0 + timedelta(days=day),
+            "source": "alarmflow.worker",
+            "case_id": case,
+            "category": "noise.renovation",
+            "disposition": "NON_POLICE",
+            "street_code": "330114005",
+            "grid_code": "HZ-T03",
+            "place": place,
+            "place_key": f"place:{place}",
+        },
+    )
+
+
+def progress(source: int, day: float) -> Event:
+    return Event(
+        "ClockTicked",
+        {
+            "event_id": f"p{source}-{day}",
+            "occurred_at": T0 + timedelta(days=day),
+            "source": "alarmflow.worker",
+            "tick_id": f"progress/{source}",
+            "partition": source,
+        },
+    )
+
+
+def engine_run(records: list[Event]) -> list[tuple[str, str, int]]:
+    policy = HotspotPolicy(RULE)
+    engine = HotspotEngine(DISTRICT, policy, 2, Spots(), Lists(), Progresses())
+    out = []
+    for record in records:
+        for step in engine.on_record(0, record):
+            out += [(e.type, e.fields["sample_case_ids"][-1], e.fields["count"]) for e in step.events]
+            step.commit()
+    return out
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.randoms(use_true_random=False))
+def test_the_engine_waits_for_every_source_and_ignores_arrival_order(rnd: Any) -> None:
+    alarms = [triaged(f"C{i}", i * 0.5) for i in range(8)]
+    in_order = engine_run([*alarms, progress(0, 10), progress(1, 10)])
+    assert in_order[0] == ("HotspotDetected", "C2", 3) and len(in_order) == 6
+    shuffled = rnd.sample(alarms, k=len(alarms))
+    assert engine_run([progress(0, 10), *shuffled, progress(1, 10)]) == in_order
+    # one source not heard from yet: nothing is decided
+    assert engine_run([*alarms, progress(0, 10)]) == []
+
+
+def test_partition_clock_still_moves_by_log_time_on_ticks() -> None:
+    clock = PartitionClock().on_data(T0, T0, timedelta(0)).on_tick(T0 + timedelta(seconds=5), timedelta(0))
+    assert clock.watermark == T0 + timedelta(seconds=5)
