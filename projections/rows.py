@@ -96,7 +96,9 @@ def fields_row(spec: TableSpec) -> RowFn:
         f = event.fields
         values = [envelope[c] if c in envelope else f.get(c) for c in data_columns]
         if dates:
-            values = [date.fromisoformat(str(v)) if c in dates else v for c, v in zip(data_columns, values, strict=True)]
+            values = [
+                date.fromisoformat(str(v)) if c in dates else v for c, v in zip(data_columns, values, strict=True)
+            ]
         return (*[list(v) if isinstance(v, tuple) else v for v in values], *at)
 
     return row

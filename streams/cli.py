@@ -23,6 +23,7 @@ from streams.kafka_io import parse_lines, publish_events, read_jsonl, read_topic
 from streams.query_client import query as run_query
 from streams.query_client import render
 from streams.settings import Settings
+from streams.simulator.cli import simulate
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -188,13 +189,24 @@ def kafka_status(ctx: click.Context) -> None:
 
 
 @main.command()
+@click.option("--days", type=float, default=7.0, show_default=True, help="Simulated days of Hezhuang.")
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--rate", help="Alarms per day (or 250/h, 40/min, 1000/s); default: the simulator's Hezhuang rate.")
+@click.option("--play-seconds", type=float, default=45.0, show_default=True, help="Play the span in about this long.")
+@click.option(
+    "--html", "html_file", type=click.Path(dir_okay=False, path_type=Path), help="Default: var/demo/report.html."
+)
 @click.pass_context
-def demo(ctx: click.Context) -> None:
-    """Start everything, publish the sample, print the numbers, stop everything."""
-    from streams.demo import run_demo
+def demo(
+    ctx: click.Context, days: float, seed: int, rate: str | None, play_seconds: float, html_file: Path | None
+) -> None:
+    """Start everything, simulate a week of Hezhuang, print the report, write the HTML, stop everything."""
+    from streams.demo import DemoRun, run_demo
+    from streams.simulator.config import parse_rate
 
     try:
-        run_demo(_settings(ctx))
+        run = DemoRun(days, seed, parse_rate(rate) if rate else None, play_seconds)
+        run_demo(_settings(ctx), run, html_file)
     except KeyboardInterrupt:
         raise click.Abort() from None
     except AlarmflowError as exc:
@@ -295,6 +307,8 @@ def verify(ctx: click.Context) -> None:
     if checked.differences:
         sys.exit(1)
 
+
+main.add_command(simulate)
 
 if __name__ == "__main__":
     main()

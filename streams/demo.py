@@ -1,9 +1,8 @@
-"""``make demo``: broker, worker, a day of Hezhuang's events, the numbers, and everything stopped again."""
+"""``make demo``: broker, worker, a simulated week of Hezhuang, the report, and everything stopped again."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import secrets
 import shutil
@@ -14,53 +13,62 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
-from schemas.codec import Codec
-from schemas.validation import Limits
 from streams import kafka_local
+from streams.domain.outcomes import LOCAL_TZ
 from streams.kafka_admin import wait_caught_up
-from streams.kafka_io import parse_lines, publish_events, read_jsonl, send_raw
-from streams.query_client import query, render
+from streams.query_client import render
+from streams.reference_files import DEFAULT_DIRECTORY, load_district, load_hotspot_policy
+from streams.report import agenda, sections
+from streams.report_html import write_html
 from streams.settings import Settings
+from streams.simulator.config import SimConfig
+from streams.simulator.publisher import publish
+from streams.verify import Verification, verify
 
-SAMPLE = Path(__file__).resolve().parents[1] / "deploy" / "samples" / "hezhuang-sample.jsonl"
+# The demo worker's allowed lateness: short, so the last minute's decisions settle within seconds.
+DEMO_LATENESS_MS = 10_000
 
-SECTIONS = [
-    ("Events by type (each event_id once)", "SELECT type, events FROM v_event_counts"),
-    ("Raw log vs unique events", "SELECT count() AS rows, uniqExact(event_id) AS unique_events FROM events"),
-    ("Alarms by disposition and rule", "SELECT disposition, rule, alarms FROM v_triage_summary"),
-    (
-        "Dispatches by street, force and grid",
-        "SELECT street_code, team, grid_code, level, sum(cases) AS cases FROM v_routing "
-        "GROUP BY street_code, team, grid_code, level ORDER BY street_code, team, grid_code",
-    ),
-    (
-        "REVIEW queue (street command room)",
-        "SELECT case_id, received_local, category, rule, reason FROM v_review_queue",
-    ),
-    (
-        "SLA per stage (within target = met / (met + breached); quantiles of seconds from dispatch)",
-        "SELECT stage, met, breached, cancelled, open, within_target, p50_s, p90_s, p95_s FROM v_sla_by_stage",
-    ),
-    (
-        "SLA breaches",
-        "SELECT case_id, stage, toTimeZone(deadline, 'Asia/Shanghai') AS deadline_local, team, assignee_id, late_by_ms "
-        "FROM sla_breaches ORDER BY deadline, stage LIMIT 20",
-    ),
-    ("Dead letters", "SELECT source_topic, error_class, messages FROM v_deadletter_counts"),
-]
+
+@dataclass(frozen=True)
+class DemoRun:
+    """What the demo simulates: a week of Hezhuang by default, played fast."""
+
+    days: float = 7.0
+    seed: int = 7
+    rate_per_day: float | None = None  # None: the simulator's Hezhuang default
+    play_seconds: float = 45.0  # the simulated span is played in about this long
+
+    def config(self) -> SimConfig:
+        # Out-of-order delivery stays within the lateness the demo's worker allows.
+        base = SimConfig(seed=self.seed, days=self.days, disorder_s=DEMO_LATENESS_MS / 1000)
+        return base if self.rate_per_day is None else replace(base, rate_per_day=self.rate_per_day)
+
+    @property
+    def speed(self) -> float:
+        return self.days * 86_400 / self.play_seconds
 
 
 def demo_settings(base: Settings) -> Settings:
-    """The demo's own broker data and database under var/demo, so it never mixes with other runs."""
+    """The demo's own broker data and database under var/demo, so it never mixes with other runs.
+
+    One partition per topic, as suits a street of a few calls a day: the simulation plays days in
+    seconds, and with several partitions most of them would sit idle between calls, their clocks
+    advancing by the seconds of log time that pass, so the newest hotspot decisions would wait for
+    days of simulated time (see the README on watermarks)."""
     home = base.var_dir / "demo"
     key_file = home / "phone_hmac.key"
     return replace(
-        base, var_dir=home, kafka_home=home / "kafka", phone_hmac_key_file=base.phone_hmac_key_file or key_file
+        base,
+        var_dir=home,
+        kafka_home=home / "kafka",
+        phone_hmac_key_file=base.phone_hmac_key_file or key_file,
+        partitions=1,
     )
 
 
@@ -107,16 +115,11 @@ def _wait_web(settings: Settings, proc: subprocess.Popen[bytes], timeout: float 
     raise click.ClickException("the worker did not come up")
 
 
-def _first(sample: Path) -> dict[str, object]:
-    obj: dict[str, object] = json.loads(next(read_jsonl(sample)))
-    return obj
-
-
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def run_demo(base: Settings, sample: Path = SAMPLE) -> None:
+def run_demo(base: Settings, run: DemoRun = DemoRun(), html: Path | None = None) -> None:
     settings = demo_settings(base)
     shutil.rmtree(settings.var_dir / "clickhouse", ignore_errors=True)
     _ensure_key(settings)
@@ -125,7 +128,10 @@ def run_demo(base: Settings, sample: Path = SAMPLE) -> None:
         "ALARMFLOW_VAR_DIR": str(settings.var_dir),
         "ALARMFLOW_KAFKA_HOME": str(settings.kafka_home),
         "ALARMFLOW_PHONE_HMAC_KEY_FILE": str(settings.phone_hmac_key_file),
+        "ALARMFLOW_SLA_LATENESS_MS": str(DEMO_LATENESS_MS),
+        "ALARMFLOW_PARTITIONS": str(settings.partitions),
     }
+    html = html or settings.var_dir / "report.html"
     # Ctrl-C and SIGTERM both unwind through the finally blocks below, so nothing is left running.
     signal.signal(signal.SIGTERM, _interrupt)
     click.echo(f"== starting Kafka on {settings.kafka_bootstrap} (jars via Maven on first run)")
@@ -133,21 +139,49 @@ def run_demo(base: Settings, sample: Path = SAMPLE) -> None:
     try:
         with _worker(settings, env) as proc:
             _wait_web(settings, proc)
-            codec = Codec()
-            lines = parse_lines(codec, read_jsonl(sample), Limits())
-            sent, errors = asyncio.run(publish_events(settings, codec, lines))
-            click.echo(
-                f"== published {sent} events from {sample.name}" + (f" ({len(errors)} bad lines)" if errors else "")
-            )
-            # Two messages an upstream system should never send, to show the dead-letter path.
-            bad = [(b"HZ-X1", b"not avro at all"), (b"wrong-key", codec.encode(codec.from_json(_first(sample))))]
-            asyncio.run(send_raw(settings, settings.topic("alarms"), bad))
-            click.echo(f"== sent {len(bad)} malformed messages to {settings.topic('alarms')}")
-            asyncio.run(wait_caught_up(settings.kafka_bootstrap, settings.consumer_groups(), timeout=300))
+            _simulate(settings, run)
+            asyncio.run(wait_caught_up(settings.kafka_bootstrap, settings.consumer_groups(), timeout=600))
             click.echo("== the worker has caught up (lag 0)")
-            for title, sql in SECTIONS:
-                click.echo(f"\n-- {title}")
-                click.echo(render(query(settings, sql), "table"), nl=False)
+            _report(settings, html)
     finally:
         kafka_local.down(settings, purge=True)
         click.echo("== stopped the worker and the broker")
+
+
+def _simulate(settings: Settings, run: DemoRun) -> None:
+    config = run.config().resolved(datetime.now(UTC))
+    district = load_district(settings.district_dir or DEFAULT_DIRECTORY)
+    click.echo(
+        f"== simulating {run.days:g} days of Hezhuang from {config.start:%Y-%m-%d %H:%M} UTC "
+        f"at {run.speed:,.0f}x (seed {run.seed}): alarms, field responses, duplicates, disorder, bad messages"
+    )
+    summary = asyncio.run(publish(settings, config, district, run.speed))
+    for line in summary.lines():
+        click.echo(f"   {line}")
+
+
+def _report(settings: Settings, html: Path) -> None:
+    today = datetime.now(LOCAL_TZ).date()
+    for title, result in sections(settings):
+        click.echo(f"\n-- {title}")
+        click.echo(render(result, "table"), nl=False)
+    click.echo(f"\n-- Hotspot agenda for {today.isoformat()} (联合会商)")
+    click.echo(render(agenda(settings, today), "table"), nl=False)
+    write_html(settings, html, today)
+    click.echo(f"\n== wrote the HTML report to {html}")
+    checked = _settled_verification(settings)
+    click.echo(f"== alarmflow verify: {checked.differences} difference(s) between the stream and a batch recount")
+    for result in (checked.outcome_differences, checked.hotspot_differences):
+        if result.rows:
+            click.echo(render(result, "table"), nl=False)
+
+
+def _settled_verification(settings: Settings, timeout: float = 30.0) -> Verification:
+    """The newest alarms' hotspot decisions wait for the lateness and the next tick: retry briefly."""
+    policy = load_hotspot_policy(settings.district_dir or DEFAULT_DIRECTORY)
+    deadline = time.monotonic() + timeout
+    checked = verify(settings, policy)
+    while checked.differences and time.monotonic() < deadline:
+        time.sleep(1)
+        checked = verify(settings, policy)
+    return checked

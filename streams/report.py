@@ -87,7 +87,9 @@ SECTIONS = (
     Section("Time from dispatch to conclusion", "SELECT * FROM v_conclusion_time"),
     Section(
         "Repeat calls (same caller, or same place and category, within 7 days)",
-        "SELECT count() AS dispatched, countIf(repeat_of IS NOT NULL) AS repeats FROM cases",
+        "SELECT count() AS dispatched, countIf(repeat_of IS NOT NULL) AS repeats, "
+        "countIf(has(repeat_reasons, 'caller')) AS same_caller, countIf(has(repeat_reasons, 'place')) AS same_place "
+        "FROM cases",
     ),
     Section(
         "Hotspot history",

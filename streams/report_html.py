@@ -16,9 +16,8 @@ from streams.report import agenda, sections
 from streams.settings import Settings
 
 DAILY = """
-SELECT local_day, sum(concluded) AS concluded,
-       if(sum(concluded) - sum(no_action_needed) = 0, NULL,
-          sum(success) / (sum(concluded) - sum(no_action_needed))) AS success_rate
+SELECT local_day, sum(concluded) AS cases, sum(success) AS successes, sum(no_action_needed) AS no_action,
+       if(cases - no_action = 0, NULL, successes / (cases - no_action)) AS success_rate
 FROM v_outcome_daily GROUP BY local_day ORDER BY local_day
 """
 HOTSPOT_SERIES = """
@@ -59,7 +58,7 @@ def _daily_chart(result: QueryResult) -> str:
     ax.bar(days, [r[1] for r in result.rows], color="#a6bddb", label="concluded")
     ax.set_ylabel("cases concluded")
     ax2 = ax.twinx()
-    ax2.plot(days, [r[2] for r in result.rows], color="#c44e52", marker="o", label="success rate")
+    ax2.plot(days, [r[4] for r in result.rows], color="#c44e52", marker="o", label="success rate")
     ax2.set_ylim(0, 1.05)
     ax2.set_ylabel("success rate")
     ax.set_title("Concluded cases and success rate by local day")
