@@ -38,9 +38,9 @@ def _leftovers(tmp_path: Path) -> list[str]:
                 environ = (proc / "environ").read_bytes()
             except OSError:
                 continue
-            if str(tmp_path) in cmdline or str(tmp_path).encode() in environ:
-                if int(proc.name) != os.getpid():
-                    found.append(f"{proc.name}: {cmdline[:200]}")
+            mine = str(tmp_path) in cmdline or str(tmp_path).encode() in environ
+            if mine and int(proc.name) != os.getpid():
+                found.append(f"{proc.name}: {cmdline[:200]}")
     return found
 
 
