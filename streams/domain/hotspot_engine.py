@@ -6,7 +6,8 @@ partitions' watermarks, which the triage agent announces on every tick (ClockTic
 ``progress/<partition>``, sent after the alarms before it). Alarms wait until that watermark
 passes them; then they and the window expiries are folded in event-time order. Alarms in any
 arrival order within the lateness give the same episodes, and a replay gives the same events.
-An alarm later than that is folded when it arrives, at its own time.
+An alarm later than that is folded at the next drain, at its own time; counts reported before it
+arrived are not revised.
 """
 
 from __future__ import annotations
@@ -101,16 +102,18 @@ class HotspotEngine:
         else:
             s = sighting(event, self.district)
             if s is not None:
-                watermark = self.watermark(partition)
-                if watermark is not None and s.at <= watermark:
-                    yield self._observe(partition, s)  # later than the lateness allows: fold it now
-                else:
-                    self._hold(partition, s)
+                self._hold(partition, s)
         watermark = self.watermark(partition)
         if watermark is not None:
             yield from self._drain(partition, watermark)
 
     def _hold(self, partition: int, s: Sighting) -> None:
+        """Every alarm waits in the pending list, even one older than the watermark (late, or re-delivered
+        after a restart whose restored state is ahead of the input): the drain then folds it in order, after
+        the pending alarms before it. One already folded (still in its spot's window) is not added again."""
+        spot = self.spots.get(s.hotspot_id)
+        if spot is not None and (s.at, s.case_id) in spot.entries:
+            return
         waiting = self.pending.get(partition)
         if all(w.order != s.order for w in waiting):
             self.pending.put(partition, sorted([*waiting, s], key=lambda w: w.order))
@@ -151,15 +154,6 @@ class HotspotEngine:
             self.pending.put(partition, waiting)
         for spot in spots:
             self.spots.put(partition, spot)
-
-    def _observe(self, partition: int, s: Sighting) -> Step:
-        spot = self.spots.get(s.hotspot_id) or new_spot(s)
-        updated, events = observe(spot, s, self.policy.rule(s.family))
-        return Step(events, partial(self._save, partition, updated))
-
-    def _save(self, partition: int, spot: Spot) -> None:
-        self.spots.put(partition, spot)
-        self._index(partition, spot)
 
     def _index(self, partition: int, spot: Spot) -> None:
         expiry = spot.next_expiry(self.policy.rule(spot.family))

@@ -3,6 +3,7 @@ between the streamed aggregates and a batch recount, also after a kill -9 and af
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 import signal
@@ -92,6 +93,7 @@ def test_a_month_of_outcomes_and_hotspots_equals_the_batch_recount_also_after_a_
     assert stack.scalar("SELECT countIf(type = 'HotspotDetected') FROM hotspots") > 0
     assert stack.scalar("SELECT count() FROM cases WHERE repeat_of IS NOT NULL") > 0
     assert 0.5 < stack.scalar(OVERALL) < 1.0
+    _check_agenda_and_report(stack)
 
     # a replay into a fresh database: the projector rewound, the tables rebuilt from the topics
     before, episodes, log = _totals(stack), _episodes(stack), stack.sql(LOG)
@@ -111,6 +113,34 @@ def test_a_month_of_outcomes_and_hotspots_equals_the_batch_recount_also_after_a_
     assert _totals(stack) == before
     assert _episodes(stack) == episodes
     _assert_clean(stack)
+
+
+def _cli(stack: Stack, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "streams.cli", *args],
+        env=stack.env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def _check_agenda_and_report(stack: Stack) -> None:
+    """The meeting's agenda for a day in the month: hot places with their force, count, trend and cases."""
+    agenda = json.loads(_cli(stack, "hotspots", "agenda", "--date", "2026-05-20", "--format", "json"))
+    active = [a for a in agenda if a["status"] in ("NEW", "ACTIVE")]
+    assert active, agenda
+    for item in active:
+        assert item["count"] >= item["threshold"] and item["owning_force"] and item["sample_cases"]
+        assert item["trend"] in ("rising", "falling", "steady")
+    assert any(a["place"] == "云上澜苑" for a in active)
+    page = stack.settings.var_dir / "report.html"
+    text = _cli(stack, "report", "--date", "2026-05-20", "--html", str(page))
+    assert "Success rate" in text and "Hotspot agenda for 2026-05-20" in text
+    assert page.read_text(encoding="utf-8").count("<svg") == 4
 
 
 def test_kill_minus_9_mid_stream_then_restart_still_equals_the_batch_recount(stack: Stack) -> None:
