@@ -4,8 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MILLISECOND = timedelta(milliseconds=1)
+
+
+def to_millis(at: datetime) -> int:
+    """Epoch milliseconds, in integer arithmetic (a float timestamp can be a millisecond off)."""
+    return (at - EPOCH) // MILLISECOND
+
+
+def from_millis(ms: int) -> datetime:
+    return EPOCH + ms * MILLISECOND
 
 
 @dataclass(frozen=True, slots=True)

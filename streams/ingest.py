@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from schemas.codec import Codec
 from schemas.errors import PoisonInput
-from schemas.event import Event
+from schemas.event import Event, from_millis
 from schemas.validation import Limits, accept
 from streams.domain.routing import WORKER_SOURCE
 
@@ -77,4 +77,4 @@ def dead_letter(rejected: Rejected) -> Event:
 
 
 def utc_from_millis(millis: float) -> datetime:
-    return datetime.fromtimestamp(millis / 1000, tz=UTC)
+    return from_millis(round(millis))

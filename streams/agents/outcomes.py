@@ -11,13 +11,14 @@ Every output is published and acknowledged before the table change that records 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import faust
 from faust.types import StreamT
 
 from schemas.codec import Codec
+from schemas.event import from_millis, to_millis
 from streams.agents.common import as_message, publish_acked, raw_topic
 from streams.domain.district import District
 from streams.domain.hotspot_engine import HotspotEngine
@@ -66,18 +67,18 @@ class TableProgress:
 
     def get(self, partition: int) -> dict[int, datetime]:
         stored = self.table.get(str(partition)) or {}
-        return {int(k): datetime.fromtimestamp(v / 1000, tz=UTC) for k, v in stored.items()}
+        return {int(k): from_millis(v) for k, v in stored.items()}
 
     def put(self, partition: int, progress: dict[int, datetime]) -> None:
-        self.table[str(partition)] = {str(k): int(v.timestamp() * 1000) for k, v in progress.items()}
+        self.table[str(partition)] = {str(k): to_millis(v) for k, v in progress.items()}
 
 
 def _sighting_dict(s: Sighting) -> dict[str, Any]:
-    return {**s.__dict__, "at": int(s.at.timestamp() * 1000)}
+    return {**s.__dict__, "at": to_millis(s.at)}
 
 
 def _sighting(d: dict[str, Any]) -> Sighting:
-    return Sighting(**{**d, "at": datetime.fromtimestamp(d["at"] / 1000, tz=UTC)})
+    return Sighting(**{**d, "at": from_millis(d["at"])})
 
 
 def register(app: faust.App, settings: Settings, codec: Codec, district: District, policy: HotspotPolicy) -> None:

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import base64
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from schemas.codec import Codec
+from schemas.event import EPOCH, from_millis, to_millis
 from streams.domain.sla import Assignment, Case, Held
 
 
 def _ms(t: datetime | None) -> int | None:
-    return None if t is None else int(t.timestamp() * 1000)
+    return None if t is None else to_millis(t)
 
 
 def _dt(ms: int | None) -> datetime | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return None if ms is None else from_millis(ms)
 
 
 def _b64(b: bytes | None) -> str | None:
@@ -25,9 +26,6 @@ def _b64(b: bytes | None) -> str | None:
 
 def _unb64(s: str | None) -> bytes | None:
     return None if s is None else base64.b64decode(s)
-
-
-_EPOCH = datetime.fromtimestamp(0, tz=UTC)
 
 
 def case_to_dict(case: Case, codec: Codec) -> dict[str, Any]:
@@ -92,11 +90,11 @@ def case_from_dict(d: dict[str, Any], codec: Codec) -> Case:
                 (h["origin"][0], h["origin"][1], h["origin"][2]),
                 _unb64(h["key"]),
                 _unb64(h["value"]) or b"",
-                _dt(h["appended_at"]) or _EPOCH,
+                _dt(h["appended_at"]) or EPOCH,
             )
             for h in d["held"]
         ),
         category=d.get("category"),
         dispatched_at=_dt(d.get("dispatched_at")),
-        counted=None if d.get("counted") is None else (_dt(d["counted"][0]) or _EPOCH, d["counted"][1]),
+        counted=None if d.get("counted") is None else (from_millis(d["counted"][0]), d["counted"][1]),
     )

@@ -17,10 +17,10 @@ stored in the log, so a replay sees exactly what live processing saw.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
-from schemas.event import Event
+from schemas.event import Event, from_millis, to_millis
 from streams.domain.routing import WORKER_SOURCE, derived_id
 
 
@@ -61,11 +61,11 @@ def _later(a: datetime | None, b: datetime) -> datetime:
 
 
 def _ms(t: datetime | None) -> int | None:
-    return None if t is None else int(t.timestamp() * 1000)
+    return None if t is None else to_millis(t)
 
 
 def _dt(ms: int | None) -> datetime | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return None if ms is None else from_millis(ms)
 
 
 class ClockStore(Protocol):

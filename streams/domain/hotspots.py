@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from schemas.event import Event
+from schemas.event import Event, from_millis, to_millis
 from streams.domain.routing import WORKER_SOURCE, derived_id
 
 SAMPLE = 5
@@ -170,8 +170,8 @@ def spot_to_dict(spot: Spot) -> dict[str, Any]:
         "street": spot.street,
         "grid": spot.grid,
         "team": spot.team,
-        "entries": [[_ms(at), case] for at, case in spot.entries],
-        "episode_start": None if spot.episode_start is None else _ms(spot.episode_start),
+        "entries": [[to_millis(at), case] for at, case in spot.entries],
+        "episode_start": None if spot.episode_start is None else to_millis(spot.episode_start),
     }
 
 
@@ -184,14 +184,6 @@ def spot_from_dict(d: Mapping[str, Any]) -> Spot:
         d["street"],
         d["grid"],
         d["team"],
-        tuple((_dt(ms), case) for ms, case in d["entries"]),
-        None if d["episode_start"] is None else _dt(d["episode_start"]),
+        tuple((from_millis(ms), case) for ms, case in d["entries"]),
+        None if d["episode_start"] is None else from_millis(d["episode_start"]),
     )
-
-
-def _ms(t: datetime) -> int:
-    return int(t.timestamp() * 1000)
-
-
-def _dt(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)

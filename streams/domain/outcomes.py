@@ -19,12 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from schemas.event import Event
+from schemas.event import Event, from_millis, to_millis
 from streams.domain.routing import WORKER_SOURCE, derived_id
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -197,7 +197,7 @@ def outcome_to_dict(agg: DailyOutcome) -> dict[str, Any]:
         "version": agg.version,
         "cases": {
             case: [
-                int(c.mark[0].timestamp() * 1000),
+                to_millis(c.mark[0]),
                 c.mark[1],
                 c.counts,
                 c.outcome,
@@ -212,7 +212,7 @@ def outcome_to_dict(agg: DailyOutcome) -> dict[str, Any]:
 def outcome_from_dict(d: Mapping[str, Any]) -> DailyOutcome:
     cases = {
         case: Contribution(
-            (datetime.fromtimestamp(v[0] / 1000, tz=UTC), v[1]),
+            (from_millis(v[0]), v[1]),
             v[2],
             v[3],
             None if v[4] is None else Decimal(v[4]),
