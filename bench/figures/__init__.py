@@ -1,0 +1,1 @@
+"""One module per figure; each exposes ``run(ctx) -> dict`` and never asserts a number."""

@@ -1,0 +1,178 @@
+"""latency: at a fixed offered load of 50% of the worker figure's median throughput, live:
+- event published (broker ack) → its row is queryable (polling the worker's read-only /query endpoint);
+- ACCEPT deadline passed → SlaBreached published (its broker append time minus the deadline), with
+  ALARMFLOW_SLA_LATENESS_MS=0 and a district whose accept target is a few seconds.
+One worker; an unmeasured warm-up window, then one measured window per repetition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from bench.context import Context
+from bench.live import Load, Probes, breach_latencies
+from bench.stats import headline, percentile, summary
+from bench.workers import Worker, query, running, spawn, wait_caught_up, wait_ready, worker_env
+from bench.workload import create_topics, delete_deployment
+from streams.kafka_io import producer, read_topic
+from streams.settings import Settings
+
+TARGET_SLA_P99_MS = 100.0
+POLL_S = 0.05
+FALLBACK_RATE = 50.0
+
+
+def short_district(ctx: Context) -> Path:
+    """The shipped district with accept / contact / arrive targets of A, 3A and 8A seconds."""
+    target = ctx.run_dir / "district-latency"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(ctx.code_dir / "deploy" / "district", target)
+    a = ctx.sizes.latency_accept_s
+    policy = {"default": {"accept_s": a, "contact_s": 3 * a, "arrive_s": 8 * a}, "by_priority": {}, "by_category": {}}
+    (target / "sla.json").write_text(json.dumps(policy))
+    return target
+
+
+async def _poll_rows(worker: Worker, probes: Probes, stop: asyncio.Event) -> None:
+    sql = "SELECT event_id FROM events WHERE event_id IN {ids:Array(String)}"
+    while not stop.is_set():
+        waiting = [e for e in probes.row_acked if e not in probes.row_seen][:500]
+        if waiting:
+            rows = await asyncio.to_thread(query, worker, sql, {"ids": waiting})
+            seen = time.time()
+            for (event_id,) in rows:
+                probes.row_seen.setdefault(str(event_id), seen)
+        await asyncio.sleep(POLL_S)
+
+
+async def _window(ctx: Context, load: Load, worker: Worker, probes: Probes) -> None:
+    s = ctx.sizes
+    stop = asyncio.Event()
+    poller = asyncio.create_task(_poll_rows(worker, probes, stop))
+    try:
+        await load.offer(
+            s.latency_window_s, probes, sla_until=s.latency_window_s - s.latency_accept_s - 3, sla_every=0.2
+        )
+        deadline = time.monotonic() + s.latency_grace_s
+        while time.monotonic() < deadline and len(probes.row_seen) < len(probes.row_acked):
+            await asyncio.sleep(POLL_S)
+    finally:
+        stop.set()
+        await poller
+
+
+async def _breaches(ctx: Context, settings: Settings, cases: set[str]) -> dict[str, float]:
+    deadline = time.monotonic() + ctx.sizes.latency_grace_s
+    while True:
+        messages = [m async for m in read_topic(settings, settings.topic("sla-breaches"), idle_ms=500)]
+        found = breach_latencies(ctx.codec, messages, cases)
+        if len(found) == len(cases) or time.monotonic() > deadline:
+            return found
+        await asyncio.sleep(1.0)
+
+
+async def _measure(ctx: Context, settings: Settings, worker: Worker, rate: float) -> list[dict[str, Any]]:
+    kafka = producer(settings)
+    await kafka.start()
+    try:
+        load = Load(settings, ctx.codec, kafka, rate, tag="warm")
+        await load.offer(min(10.0, ctx.sizes.latency_window_s), Probes(), sla_until=0, sla_every=1)
+        windows = []
+        for i in range(ctx.sizes.repetitions):
+            load.tag = f"w{i}"
+            probes = Probes()
+            started = time.monotonic()
+            await _window(ctx, load, worker, probes)
+            sla = await _breaches(ctx, settings, probes.sla)
+            windows.append(_window_result(probes, sla, time.monotonic() - started))
+            ctx.log(f"latency {i + 1}/{ctx.sizes.repetitions}: {windows[-1]['summary']}")
+        return windows
+    finally:
+        await kafka.stop()
+
+
+def _window_result(probes: Probes, sla: dict[str, float], seconds: float) -> dict[str, Any]:
+    rows = [(probes.row_seen[e] - t) * 1000 for e, t in probes.row_acked.items() if e in probes.row_seen]
+    sla_ms = list(sla.values())
+    result: dict[str, Any] = {
+        "sent": probes.sent,
+        "row_probes": len(probes.row_acked),
+        "row_missed": len(probes.row_acked) - len(rows),
+        "sla_probes": len(probes.sla),
+        "sla_missed": len(probes.sla) - len(sla_ms),
+        "queryable_ms": rows,
+        "sla_ms": sla_ms,
+    }
+    result["summary"] = {
+        k: round(percentile(v, q), 1) if v else None
+        for k, v, q in (("q50", rows, 50), ("q99", rows, 99), ("s50", sla_ms, 50), ("s99", sla_ms, 99))
+    }
+    return result
+
+
+def _stats(windows: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    pooled = [x for w in windows for x in w[key]]
+    per = [w[key] for w in windows if w[key]]
+    if not per:
+        return {"samples": 0}
+    return {
+        "p50": summary([percentile(v, 50) for v in per], 1),
+        "p99": summary([percentile(v, 99) for v in per], 1),
+        "pooled": {
+            "samples": len(pooled),
+            "p50": round(percentile(pooled, 50), 1),
+            "p99": round(percentile(pooled, 99), 1),
+            "max": round(max(pooled), 1),
+        },
+    }
+
+
+def run(ctx: Context) -> dict[str, Any]:
+    worker_result = ctx.results.get("worker", {}).get("throughput")
+    rate = 0.5 * worker_result["median"] if worker_result else FALLBACK_RATE
+    prefix = f"{ctx.base.topic_prefix}-lat"
+    settings = replace(ctx.base, topic_prefix=prefix)
+    asyncio.run(create_topics(settings, ctx.codec, ctx.sizes.partitions))
+    env = worker_env(
+        ctx,
+        prefix,
+        prefix,
+        ctx.run_dir / "latency",
+        ALARMFLOW_SLA_LATENESS_MS="0",
+        ALARMFLOW_DISTRICT_DIR=str(short_district(ctx)),
+    )
+    with running([]) as workers:
+        w = spawn(ctx, "latency-worker", env)
+        workers.append(w)
+        wait_ready(w)
+        windows = asyncio.run(_measure(ctx, settings, w, rate))
+        wait_caught_up(ctx, Settings.from_env(env).consumer_groups(), workers, timeout=300)
+    asyncio.run(delete_deployment(ctx.base, prefix))
+    sla = _stats(windows, "sla_ms")
+    out = {
+        "what": "live load at 50% of the worker figure's median; published = broker ack of the producer; "
+        f"rows polled every {POLL_S * 1000:.0f} ms through /query; SLA = SlaBreached append time - accept deadline",
+        "offered_events_per_s": round(rate, 1),
+        "offered_from": "worker median" if worker_result else f"fallback {FALLBACK_RATE}/s (no worker figure)",
+        "settings": {
+            "ALARMFLOW_SLA_LATENESS_MS": 0,
+            "accept_s": ctx.sizes.latency_accept_s,
+            "tick_interval_ms": Settings.from_env(env).tick_interval_ms,
+        },
+        "window_s": ctx.sizes.latency_window_s,
+        "queryable_ms": _stats(windows, "queryable_ms"),
+        "sla_ms": sla,
+        "windows": [{k: v for k, v in w.items() if not k.endswith("_ms")} for w in windows],
+        "target": {"metric": "SLA detection p99 ms", "op": "<=", "value": TARGET_SLA_P99_MS},
+    }
+    if "p99" in sla:
+        out["headline"] = headline("latency (SLA p99)", "ms", sla["p99"])
+    else:
+        out["error"] = "no ACCEPT breach was observed for any SLA probe"
+    return out

@@ -1,0 +1,107 @@
+"""worker: the full pipeline (``python -m streams.cli worker``: triage, routing, SLA, outcomes, projection with
+offsets committed after the ClickHouse write) over a pre-filled input, from start-ready to lag 0 on every
+consumer group of the worker.
+
+Input: the worker's agents append their derived events (AlarmTriaged, CaseDispatched, CaseReassigned, ticks)
+to ``<prefix>.case-events``, one of its two input topics, and Settings.topic() gives inputs and outputs one
+prefix. Repetitions sharing the input topic would therefore each read the earlier repetitions' derived events
+too. So each repetition gets a fresh prefix (fresh app id, consumer groups and ClickHouse path) holding a
+byte-for-byte copy of the pre-published input (same keys, values and partitions), made outside the timed
+region. A copy rather than a re-publish: identical bytes for every repetition and no re-encoding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from bench.context import Context, Record
+from bench.machine import cpu_seconds
+from bench.stats import headline, summary
+from bench.workers import PREFILLED_ENV, running, spawn, wait_caught_up, wait_ready, worker_env
+from bench.workload import copy, create_topics, delete_deployment, deployment_sizes, prefix_of
+from streams.kafka_local import BrokerPaths
+from streams.settings import Settings
+
+TARGET = 0.5  # worker events/s / raw events/s
+
+
+def broker_pid(ctx: Context) -> int | None:
+    """The local broker's pid (for its CPU time), if this machine runs it."""
+    try:
+        pid = int(BrokerPaths(ctx.base.kafka_home.resolve()).pid.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if Path(f"/proc/{pid}").exists() else None
+
+
+def one(ctx: Context, index: int, records: list[Record]) -> dict[str, Any]:
+    prefix = f"{ctx.base.topic_prefix}-w{index}"
+    settings = replace(ctx.base, topic_prefix=prefix)
+    asyncio.run(create_topics(settings, ctx.codec, ctx.sizes.partitions))
+    n = asyncio.run(copy(ctx.base, records, prefix))
+    env = worker_env(ctx, prefix, prefix, ctx.run_dir / f"worker-{index}", **PREFILLED_ENV)
+    groups = Settings.from_env(env).consumer_groups()
+    broker = broker_pid(ctx)
+    with running([]) as workers:
+        w = spawn(ctx, f"worker-{index}", env)
+        workers.append(w)
+        ready = wait_ready(w)
+        cpu0, broker0 = cpu_seconds(w.proc.pid), cpu_seconds(broker) if broker else 0.0
+        done = wait_caught_up(ctx, groups, workers, timeout=n / 20 + 600)
+        cpu, broker_cpu = cpu_seconds(w.proc.pid) - cpu0, (cpu_seconds(broker) - broker0) if broker else None
+        rss = w.rss_mb()
+    written = asyncio.run(deployment_sizes(ctx.base, prefix))
+    asyncio.run(delete_deployment(ctx.base, prefix))
+    _drop_database(ctx.run_dir / f"worker-{index}")
+    elapsed = done - ready
+    ctx.log(f"worker {index + 1}/{ctx.sizes.repetitions}: {n} messages in {elapsed:.1f}s ({n / elapsed:.0f}/s)")
+    return {
+        "messages": n,
+        "startup_s": ready - w.started,
+        "elapsed_s": elapsed,
+        "events_per_s": n / elapsed,
+        "worker_cpu_cores": cpu / elapsed,
+        "broker_cpu_cores": None if broker_cpu is None else broker_cpu / elapsed,
+        "worker_rss_mb": rss,
+        "messages_by_topic": written,
+    }
+
+
+def _drop_database(var_dir: Path) -> None:
+    """Keep the worker's log, drop its embedded database and Faust data (hundreds of MB per repetition)."""
+    for name in ("clickhouse", "faust"):
+        shutil.rmtree(var_dir / name, ignore_errors=True)
+
+
+def run(ctx: Context) -> dict[str, Any]:
+    records = prefix_of(ctx.records, ctx.sizes.worker_events / max(len(ctx.records), 1))
+    runs = [one(ctx, i, records) for i in range(ctx.sizes.repetitions)]
+    throughput = summary([r["events_per_s"] for r in runs], 0)
+    out: dict[str, Any] = {
+        "what": "python -m streams.cli worker (role all) on a fresh copy of the input topic per repetition, "
+        "from web endpoint ready to lag 0 on every consumer group; events = input messages",
+        "settings": {**PREFILLED_ENV, "ALARMFLOW_PARTITIONS": ctx.sizes.partitions},
+        "messages": runs[0]["messages"],
+        "input_share": round(runs[0]["messages"] / max(len(ctx.records), 1), 4),
+        "throughput": throughput,
+        "startup_s": summary([r["startup_s"] for r in runs], 2),
+        "elapsed_s": summary([r["elapsed_s"] for r in runs], 1),
+        "worker_cpu_cores": summary([r["worker_cpu_cores"] for r in runs], 2),
+        "worker_rss_mb_at_end": summary([r["worker_rss_mb"] for r in runs], 0),
+        "target": {"metric": "worker / raw", "op": ">=", "value": TARGET},
+        "headline": headline("worker", "events/s", throughput),
+    }
+    broker = [r["broker_cpu_cores"] for r in runs if r["broker_cpu_cores"] is not None]
+    if broker:
+        out["broker_cpu_cores"] = summary(broker, 2)
+    written = runs[-1]["messages_by_topic"]
+    out["messages_by_topic"] = written
+    out["messages_written_per_input"] = round((sum(written.values()) - out["messages"]) / out["messages"], 2)
+    raw = ctx.results.get("raw", {}).get("throughput")
+    if raw:
+        out["ratio_to_raw"] = round(throughput["median"] / raw["median"], 4)
+    return out

@@ -1,0 +1,164 @@
+"""Targets checked against figures of the same run (reported, never asserted), the table, the JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+Results = dict[str, Any]
+FIGURES = ("raw", "decode", "worker", "sink", "latency", "scale", "memory")
+
+
+def _get(results: Results, figure: str, *path: str) -> Any:
+    node: Any = results.get(figure, {})
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def _why_worker(r: Results) -> str:
+    w = r["worker"]
+    prof = w.get("profile", {})
+    parts = [
+        f"the worker used {_get(r, 'worker', 'worker_cpu_cores', 'median')} CPU cores (one Python process, one "
+        f"event loop) and the broker {_get(r, 'worker', 'broker_cpu_cores', 'median')} of the machine's "
+        f"{_get(r, 'machine', 'cores')}",
+        f"per input message it wrote {w.get('messages_written_per_input')} more messages (derived events, routing, "
+        "ticks, table changelogs), each produced, fetched and decoded again by up to four consumers "
+        "(triage/release/SLA agents and the projector), where the raw loop decodes each input once",
+    ]
+    shares = prof.get("share_of_busy_by_package")
+    if shares:
+        top = ", ".join(f"{k} {v:.0%}" for k, v in list(shares.items())[:6])
+        parts.append(f"cProfile over {prof.get('messages')} messages, own time by package: {top}")
+    return "; ".join(parts)
+
+
+def _why_decode(r: Results) -> str:
+    return (
+        f"Codec.decode spends {_get(r, 'decode', 'overhead_us_per_event')} µs more per event than the bare reader: "
+        "header and fingerprint checks, the trailing-bytes check, and building the Event"
+    )
+
+
+def _why_sink_arrow(r: Results) -> str:
+    share = _get(r, "sink", "sink_to_arrow_share")
+    return (
+        f"Rows.to_arrow (row tuples turned into columns in Python, then pa.array per column) is {share:.0%} of the "
+        "sink's time; the insert_arrow call itself is the same as the standalone one"
+        if isinstance(share, float)
+        else "see sink_to_arrow_share"
+    )
+
+
+def _why_sla(r: Results) -> str:
+    tick = _get(r, "latency", "settings", "tick_interval_ms")
+    return (
+        f"a breach is decided when its partition's watermark passes the deadline: with lateness 0 the watermark "
+        f"moves with the next record on that partition (data, or the tick every {tick} ms), which must then be "
+        "consumed, decided and the SlaBreached acknowledged by the broker (one awaited send per breach); "
+        "p50 and p99 show how much of that is waiting for the next record vs processing lag"
+    )
+
+
+TargetSpec = tuple[str, str, tuple[str, ...], str, float, Callable[[Results], str]]
+TARGETS: tuple[TargetSpec, ...] = (
+    ("worker", "worker / raw events/s", ("worker", "ratio_to_raw"), ">=", 0.5, _why_worker),
+    ("decode", "codec / bare decode time", ("decode", "ratio", "median"), "<=", 1.1, _why_decode),
+    ("sink", "sink / standalone Arrow insert", ("sink", "sink_vs_arrow", "median"), ">=", 0.8, _why_sink_arrow),
+    ("sink", "sink / INSERT VALUES", ("sink", "sink_vs_values", "median"), ">=", 3.0, lambda r: "-"),
+    ("latency", "SLA detection p99 (ms)", ("latency", "sla_ms", "p99", "median"), "<=", 100.0, _why_sla),
+)
+
+
+def targets(results: Results) -> list[dict[str, Any]]:
+    out = []
+    for figure, metric, path, op, target, why in TARGETS:
+        value = _get(results, *path)
+        entry: dict[str, Any] = {"figure": figure, "metric": metric, "op": op, "target": target, "value": value}
+        if isinstance(value, int | float) and value > 0:
+            met = value >= target if op == ">=" else value <= target
+            entry["met"] = met
+            if not met:
+                # How far off: the factor the figure has to improve by.
+                entry["missed_by_factor"] = round(target / value if op == ">=" else value / target, 2)
+                entry["why"] = why(results)
+        else:
+            entry["met"] = None
+            entry["why"] = "not measured (see the figure's error)"
+        out.append(entry)
+    return out
+
+
+def _cell(h: dict[str, Any]) -> str:
+    if h.get("n", 1) > 1:
+        return f"{h['value']:,} [{h['min']:,} – {h['max']:,}]"
+    return f"{h['value']:,}"
+
+
+def table(results: Results) -> Table:
+    m = results.get("machine", {})
+    t = Table(
+        title=f"alarmflow bench ({results.get('mode')}) on {m.get('cpu_model')}, {m.get('cores')} cores, "
+        f"{m.get('ram_gb')} GB RAM",
+        caption="median [min – max] of the repetitions; targets are reported, never asserted",
+    )
+    for column in ("figure", "median [min – max]", "unit", "detail"):
+        t.add_column(column)
+    for name in FIGURES:
+        fig = results.get("figures", {}).get(name)
+        if fig is None:
+            t.add_row(name, "not run", "", "")
+            continue
+        h = fig.get("headline")
+        if h is None:
+            t.add_row(name, "error", "", str(fig.get("error", "no headline"))[:120])
+            continue
+        t.add_row(h["name"], _cell(h), h["unit"], _detail(name, fig))
+    for target in results.get("targets", []):
+        mark = {True: "met", False: f"MISSED (x{target.get('missed_by_factor')})", None: "n/a"}[target["met"]]
+        t.add_row("target", f"{target['metric']} {target['op']} {target['target']}", "", f"{target['value']} {mark}")
+    return t
+
+
+def _detail(name: str, fig: dict[str, Any]) -> str:
+    if name == "raw":
+        return f"{fig['messages']:,} messages"
+    if name == "decode":
+        return f"codec {fig['codec']['median']:,.0f}/s vs bare {fig['bare']['median']:,.0f}/s"
+    if name == "worker":
+        return f"worker/raw {fig.get('ratio_to_raw')}; start-up {fig['startup_s']['median']} s"
+    if name == "sink":
+        r = fig["rows_per_s"]
+        return (
+            f"rows/s sink {r['sink']['median']:,.0f}, arrow {r['arrow']['median']:,.0f}, values "
+            f"{r['values']['median']:,.0f}; sink/values {fig['sink_vs_values']['median']}"
+        )
+    if name == "latency":
+        q = fig["queryable_ms"].get("p50", {}).get("median"), fig["queryable_ms"].get("p99", {}).get("median")
+        s = fig["sla_ms"].get("p50", {}).get("median")
+        return f"at {fig['offered_events_per_s']}/s: queryable p50/p99 {q[0]}/{q[1]} ms; SLA p50 {s} ms"
+    if name == "scale":
+        return f"agents {fig['one_worker']['median']:,.0f}/s -> {fig['two_workers']['median']:,.0f}/s"
+    if name == "memory":
+        o, c = fig["open"], fig["closed"]
+        return (
+            f"{o['open_cases']:,} open: {o['rss_ready_mb']} -> {o['rss_open_mb']} MB; {c['closed_cases']:,} closed: "
+            f"held <= {c['cases_held_max']:,} cases, RSS {c['rss_mb_at_half']} -> {c['rss_mb_at_end']} MB"
+        )
+    return ""
+
+
+def write(results: Results, out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"bench-{results['mode']}-{results['started_at'].replace(':', '').replace('-', '')[:15]}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=1, ensure_ascii=False, default=str))
+    tmp.replace(path)
+    return path
