@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 import signal
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -50,6 +51,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--figures", help="comma-separated subset (raw always runs)")
     p.add_argument("--no-profile", action="store_true", help="skip the cProfile'd worker run")
     p.add_argument("--keep", action="store_true", help="keep var/bench/<run> (logs, district copies)")
+    p.add_argument("--report", type=Path, metavar="FILE", help="recompute the targets of a results file, print it")
     return p.parse_args(argv)
 
 
@@ -130,6 +132,9 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     except KeyboardInterrupt:
         results["interrupted"] = True
         console.print("[red]interrupted: workers and broker stopped[/red]")
+    except Exception as exc:  # noqa: BLE001 - the broker or the input failed: report it like a figure would
+        console.print(traceback.format_exc())
+        results["error"] = f"{type(exc).__name__}: {str(exc)[:2000]}"
     finally:
         results["duration_s"] = round(time.monotonic() - start, 1)
         results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -143,15 +148,18 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 160)
     # aiokafka retries what it warns about (a partition's leader moving right after topic creation, say).
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
+    if args.report:
+        console.print(report.table(report.rerender(args.report)))
+        return 0
     signal.signal(signal.SIGTERM, _interrupt)
     results = run(args, console)
     path = report.write(results, args.out)
-    console.print(report.table(results), width=max(console.width, 150))
+    console.print(report.table(results))
     console.print(f"results: {path}  ({results['duration_s']:.0f}s)")
-    return 130 if results.get("interrupted") else 0
+    return 130 if results.get("interrupted") else 1 if "error" in results else 0
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from bench.workers import shielded
 from streams import kafka_local
+from streams.errors import BrokerError
 from streams.kafka_admin import list_topics
 from streams.settings import Settings
 
@@ -46,6 +48,20 @@ def answers(bootstrap: str) -> bool:
     return True
 
 
+def _up(settings: Settings, attempts: int = 3) -> None:
+    """Start the broker; 49092/49093 lie in Linux's ephemeral port range, so a client socket may hold one for a
+    moment and the bind fails: stop, wait, try again."""
+    for attempt in range(1, attempts + 1):
+        try:
+            kafka_local.up(settings)
+            return
+        except BrokerError:
+            kafka_local.down(settings)
+            if attempt == attempts:
+                raise
+            time.sleep(5 * attempt)
+
+
 @contextmanager
 def broker(quick: bool) -> Iterator[Broker]:
     settings = bench_settings()
@@ -53,7 +69,7 @@ def broker(quick: bool) -> Iterator[Broker]:
         yield Broker(settings, own=False)
         return
     try:
-        kafka_local.up(settings)
+        _up(settings)
         yield Broker(settings, own=True)
     finally:
         with shielded():

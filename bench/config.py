@@ -12,7 +12,7 @@ class Sizes:
     events: int = 1_000_000  # the pre-published input topic (alarms + case-events), messages
     repetitions: int = 3
     # The worker figure's input: the first messages of every partition of the input. Not all 1M: on the shared
-    # 2-core machine the worker does ~150 events/s, so 3 repetitions over 1M would take about 6 hours.
+    # 2-core machine the worker does 150-400 events/s, so 3 repetitions over 1M would take 2 to 6 hours.
     worker_events: int = 50_000
     partitions: int = 4
     decode_payloads: int = 1_000_000  # payloads of the input topic decoded per pass (all of a 1M topic)
