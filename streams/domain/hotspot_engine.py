@@ -42,9 +42,13 @@ class ProgressStore(Protocol):
 
 
 class PendingStore(Protocol):
-    def get(self, partition: int) -> list[Sighting]: ...
+    """Alarms waiting for the watermark, one entry each (a backfill can hold many)."""
 
-    def put(self, partition: int, pending: list[Sighting]) -> None: ...
+    def add(self, partition: int, s: Sighting) -> None: ...
+
+    def remove(self, partition: int, s: Sighting) -> None: ...
+
+    def in_partition(self, partition: int) -> Iterable[Sighting]: ...
 
 
 def sighting(event: Event, district: District) -> Sighting | None:
@@ -81,10 +85,14 @@ class HotspotEngine:
         self.district, self.policy, self.sources = district, policy, sources
         self.spots, self.pending, self.progress = spots, pending, progress
         self._due: dict[int, list[tuple[datetime, str]]] = defaultdict(list)
+        self._waiting: dict[int, list[tuple[tuple[datetime, str], Sighting]]] = defaultdict(list)  # a heap by order
+        self._held: dict[int, set[tuple[datetime, str]]] = defaultdict(set)  # the orders in the heap
         self._indexed: set[int] = set()
 
     def forget_index(self) -> None:
         self._due.clear()
+        self._waiting.clear()
+        self._held.clear()
         self._indexed.clear()
 
     def watermark(self, partition: int) -> datetime | None:
@@ -114,20 +122,21 @@ class HotspotEngine:
         spot = self.spots.get(s.hotspot_id)
         if spot is not None and (s.at, s.case_id) in spot.entries:
             return
-        waiting = self.pending.get(partition)
-        if all(w.order != s.order for w in waiting):
-            self.pending.put(partition, sorted([*waiting, s], key=lambda w: w.order))
+        if s.order not in self._held[partition]:
+            self._held[partition].add(s.order)
+            heapq.heappush(self._waiting[partition], (s.order, s))
+            self.pending.add(partition, s)
 
     def _drain(self, partition: int, watermark: datetime) -> Iterator[Step]:
         """Alarms and expiries up to the watermark, in event-time order (an expiry before an alarm at the
         same time). Each decision reads the one before it, so they run on an overlay; the stored state
         changes only once their events are published."""
-        waiting, due = self.pending.get(partition), self._due[partition]
+        waiting, due = self._waiting[partition], self._due[partition]
         changed: dict[str, Spot] = {}
         events: list[Event] = []
-        taken = 0
+        taken: list[Sighting] = []
         while True:
-            next_alarm = waiting[taken].at if taken < len(waiting) and waiting[taken].at <= watermark else None
+            next_alarm = waiting[0][1].at if waiting and waiting[0][1].at <= watermark else None
             next_expiry = due[0][0] if due and due[0][0] <= watermark else None
             if next_alarm is None and next_expiry is None:
                 break
@@ -138,8 +147,9 @@ class HotspotEngine:
                     continue
                 updated, out = expire(spot, next_expiry, self.policy.rule(spot.family))
             else:
-                s = waiting[taken]
-                taken += 1
+                s = heapq.heappop(waiting)[1]
+                self._held[partition].discard(s.order)
+                taken.append(s)
                 spot = changed.get(s.hotspot_id) or self.spots.get(s.hotspot_id) or new_spot(s)
                 updated, out = observe(spot, s, self.policy.rule(s.family))
             if updated != spot:
@@ -147,11 +157,11 @@ class HotspotEngine:
                 self._index(partition, updated)
             events += out
         if taken or changed:
-            yield Step(events, partial(self._commit, partition, waiting[taken:], list(changed.values())))
+            yield Step(events, partial(self._commit, partition, taken, list(changed.values())))
 
-    def _commit(self, partition: int, waiting: list[Sighting], spots: list[Spot]) -> None:
-        if len(waiting) != len(self.pending.get(partition)):
-            self.pending.put(partition, waiting)
+    def _commit(self, partition: int, taken: list[Sighting], spots: list[Spot]) -> None:
+        for s in taken:
+            self.pending.remove(partition, s)
         for spot in spots:
             self.spots.put(partition, spot)
 
@@ -164,4 +174,7 @@ class HotspotEngine:
         if partition not in self._indexed:
             for spot in self.spots.in_partition(partition):
                 self._index(partition, spot)
+            self._waiting[partition] = [(s.order, s) for s in self.pending.in_partition(partition)]
+            heapq.heapify(self._waiting[partition])
+            self._held[partition] = {order for order, _ in self._waiting[partition]}
             self._indexed.add(partition)

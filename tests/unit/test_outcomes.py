@@ -14,6 +14,7 @@ from schemas.event import Event
 from streams.domain.clock import PartitionClock
 from streams.domain.hotspot_engine import HotspotEngine
 from streams.domain.hotspots import HotspotPolicy, HotspotRule, Sighting, Spot, expire, new_spot, observe
+from streams.domain.memory import MemoryPending, MemoryProgress, MemorySpots
 from streams.domain.outcomes import (
     CaseKey,
     DailyOutcome,
@@ -187,37 +188,6 @@ def test_each_episode_transition_on_a_virtual_clock() -> None:
     assert run(spot, [sight("E", 31.6)])[1] == []
 
 
-class Mem(dict[Any, Any]):
-    def put(self, partition: int, value: Any) -> None:
-        self[partition] = value
-
-
-class Spots:
-    def __init__(self) -> None:
-        self.d: dict[str, tuple[int, Spot]] = {}
-
-    def get(self, hotspot_id: str) -> Spot | None:
-        return self.d[hotspot_id][1] if hotspot_id in self.d else None
-
-    def put(self, partition: int, spot: Spot) -> None:
-        self.d[spot.hotspot_id] = (partition, spot)
-
-    def in_partition(self, partition: int) -> list[Spot]:
-        return [s for p, s in self.d.values() if p == partition]
-
-
-class Lists(dict[int, Any]):
-    def get(self, partition: int) -> Any:  # type: ignore[override]
-        return super().get(partition, [] if not isinstance(self, Progresses) else {})
-
-    def put(self, partition: int, value: Any) -> None:
-        self[partition] = value
-
-
-class Progresses(Lists):
-    pass
-
-
 def triaged(case: str, day: float, place: str = "云上澜苑") -> Event:
     return Event(
         "AlarmTriaged",
@@ -251,7 +221,7 @@ def progress(source: int, day: float) -> Event:
 
 def engine_run(records: list[Event]) -> list[tuple[str, str, int]]:
     policy = HotspotPolicy(RULE)
-    engine = HotspotEngine(DISTRICT, policy, 2, Spots(), Lists(), Progresses())
+    engine = HotspotEngine(DISTRICT, policy, 2, MemorySpots(), MemoryPending(), MemoryProgress())
     out = []
     for record in records:
         for step in engine.on_record(0, record):
@@ -282,7 +252,7 @@ def test_a_restart_with_state_ahead_of_the_input_folds_re_deliveries_in_order() 
     from an older offset, so alarms come again after their time has passed. They wait for the drain."""
     alarms = [triaged(f"C{i}", i * 0.5) for i in range(6)]
     clean = engine_run([*alarms, progress(0, 10), progress(1, 10)])
-    spots, pending, known = Spots(), Lists(), Progresses()
+    spots, pending, known = MemorySpots(), MemoryPending(), MemoryProgress()
     first = HotspotEngine(DISTRICT, HotspotPolicy(RULE), 2, spots, pending, known)
     for record in [*alarms, progress(0, 10)]:
         assert list(first.on_record(0, record)) == []  # nothing decided before source 1 speaks

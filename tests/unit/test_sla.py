@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.event import Event
-from streams.domain.clock import PartitionClock
-from streams.domain.sla import Case, SlaTiming
+from streams.domain.memory import MemoryCases, MemoryClocks
+from streams.domain.sla import SlaTiming
 from streams.domain.sla_engine import Record, SlaEngine
 from streams.reference_files import load_district
 
@@ -26,32 +25,7 @@ POLICY = SlaTiming(
 S = timedelta(seconds=1)
 
 
-class Cases:
-    def __init__(self) -> None:
-        self.data: dict[str, Case] = {}
-
-    def get(self, case_id: str) -> Case | None:
-        return self.data.get(case_id)
-
-    def put(self, case: Case) -> None:
-        self.data[case.case_id] = case
-
-    def delete(self, case_id: str) -> None:
-        self.data.pop(case_id, None)
-
-    def in_partition(self, partition: int) -> Iterable[Case]:
-        return [c for c in self.data.values() if c.partition == partition]
-
-
-class Clocks:
-    def __init__(self) -> None:
-        self.data: dict[int, PartitionClock] = {}
-
-    def get(self, partition: int) -> PartitionClock:
-        return self.data.get(partition, PartitionClock())
-
-    def put(self, partition: int, clock: PartitionClock) -> None:
-        self.data[partition] = clock
+Cases, Clocks = MemoryCases, MemoryClocks
 
 
 class Sim:
