@@ -68,11 +68,22 @@ class Projector:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn)
 
     async def handle(self, messages: Sequence[Message]) -> BatchReport:
+        await self._load_marks(messages)
+        # Decoding and building rows is the CPU-heavy part: off the event loop, in the ClickHouse thread,
+        # so the stream agents sharing this process keep running meanwhile.
+        report, tables, poison = await self.call(lambda: self._rows(messages))
+        if poison:
+            await self._dead_letter(poison)
+            report.dead_lettered = len(poison)
+        for rows in tables.values():
+            report.by_table[rows.spec.name] = await self._write(rows, messages)
+        return report
+
+    def _rows(self, messages: Sequence[Message]) -> tuple[BatchReport, dict[str, Rows], list[Rejected]]:
         report = BatchReport()
         ctx = RowContext(self.codec, self.redactor, datetime.now(UTC))
         tables = {p.spec.name: Rows(p.spec) for p in PROJECTIONS}
         poison: list[Rejected] = []
-        await self._load_marks(messages)
         for message in messages:
             outcome = classify(self.codec, self._limits(message), message)
             if isinstance(outcome, Rejected):
@@ -87,12 +98,7 @@ class Projector:
                     report.projected += 1
                 else:
                     report.skipped += 1
-        if poison:
-            await self._dead_letter(poison)
-            report.dead_lettered = len(poison)
-        for rows in tables.values():
-            report.by_table[rows.spec.name] = await self._write(rows, messages)
-        return report
+        return report, tables, poison
 
     def _limits(self, message: Message) -> Limits:
         return self._deadletter_limits if message.topic == self.deadletter_topic else self.limits

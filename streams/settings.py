@@ -39,6 +39,8 @@ class Settings:
     max_future_hours: int = 24
     batch_max: int = 10_000
     batch_within_ms: int = 500
+    agent_batch_max: int = 1000  # events an agent takes at once (one acknowledgement round trip per batch)
+    agent_batch_within_ms: int = 10  # the longest an agent waits to fill a batch
     log_level: str = "info"
     district_dir: Path | None = None
     sla_lateness_ms: int = 60_000

@@ -7,8 +7,6 @@ from typing import Any
 import faust
 from faust.types import EventT, TopicT
 
-from schemas.codec import Codec
-from schemas.event import Event
 from streams.ingest import Message, utc_from_millis
 
 
@@ -20,12 +18,3 @@ def as_message(event: EventT[Any]) -> Message:
 def raw_topic(app: faust.App, *names: str) -> TopicT:
     """Topics of Avro bytes: Faust passes them through; our codec does the decoding."""
     return app.topic(*names, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
-
-
-async def publish_acked(topic: TopicT, codec: Codec, events: list[Event]) -> None:
-    """Each event, keyed by its contract key, acknowledged by the broker before the caller changes the
-    state that records it: table changelogs go out as they are written, so an output sent later could
-    be lost behind a state change that already happened."""
-    for e in events:
-        sent = await topic.send(key=codec.key_of(e).encode(), value=codec.encode(e), force=True)
-        await sent

@@ -5,7 +5,7 @@ Topology (keys in brackets):
   outcomes [stats_key] ──outcomes──► outcome-stats [stats_key]: OutcomeStatsUpdated (table: outcome-daily)
   routing [street] ──hotspots──► hotspots [hotspot_id]: HotspotDetected/Updated/Cooled
                                   (tables: hotspot-spots, hotspot-pending, hotspot-clocks)
-Every output is published and acknowledged before the table change that records it.
+Outputs are acknowledged before the state that records them is logged (streams.agents.staging).
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from datetime import datetime
 from typing import Any
 
 import faust
-from faust.types import StreamT
+from faust.types import EventT, StreamT
 
 from schemas.codec import Codec
 from schemas.event import from_millis, to_millis
-from streams.agents.common import as_message, publish_acked, raw_topic
+from streams.agents.common import raw_topic
+from streams.agents.staging import Batcher
 from streams.domain.district import District
 from streams.domain.hotspot_engine import HotspotEngine
 from streams.domain.hotspots import HotspotPolicy, Sighting, Spot, spot_from_dict, spot_to_dict
@@ -47,16 +48,27 @@ class TableSpots:
 
 
 class TablePending:
-    """PendingStore on a Faust table: one list of waiting alarms per partition."""
+    """PendingStore on a Faust table: one entry per waiting alarm (a backfill may hold thousands)."""
 
     def __init__(self, table: Any) -> None:
         self.table = table
 
-    def get(self, partition: int) -> list[Sighting]:
-        return [_sighting(d) for d in self.table.get(str(partition)) or []]
+    @staticmethod
+    def _key(partition: int, s: Sighting) -> str:
+        return f"{partition}|{to_millis(s.at)}|{s.case_id}"
 
-    def put(self, partition: int, pending: list[Sighting]) -> None:
-        self.table[str(partition)] = [_sighting_dict(s) for s in pending]
+    def add(self, partition: int, s: Sighting) -> None:
+        self.table[self._key(partition, s)] = {**_sighting_dict(s), "partition": partition}
+
+    def remove(self, partition: int, s: Sighting) -> None:
+        self.table.pop(self._key(partition, s), None)
+
+    def in_partition(self, partition: int) -> list[Sighting]:
+        return [
+            _sighting({k: v for k, v in d.items() if k != "partition"})
+            for d in list(self.table.values())
+            if d is not None and d["partition"] == partition
+        ]
 
 
 class TableProgress:
@@ -82,44 +94,56 @@ def _sighting(d: dict[str, Any]) -> Sighting:
 
 
 def register(app: faust.App, settings: Settings, codec: Codec, district: District, policy: HotspotPolicy) -> None:
-    partitions = settings.partitions
+    n = settings.partitions
     outcomes = raw_topic(app, settings.topic("outcomes"))
     stats = raw_topic(app, settings.topic("outcome-stats"))
     routing = raw_topic(app, settings.topic("routing"))
     hotspots = raw_topic(app, settings.topic("hotspots"))
-    daily = app.Table("outcome-daily", default=None, key_type=str, value_type=None, partitions=partitions)
     success = settings.success
+
+    def batcher() -> Batcher:
+        return Batcher(codec, settings.agent_batch_max, settings.agent_batch_within_ms)
+
+    folding = batcher()
+    daily = folding.table(app.Table("outcome-daily", default=None, key_type=str, value_type=None, partitions=n))
+
+    async def fold_one(record: EventT[bytes]) -> None:
+        counted = codec.decode(record.value or b"")  # internal topic: written only by our own agents
+        f = counted.fields
+        stored = daily.get(f["stats_key"])
+        current = outcome_from_dict(stored) if stored else DailyOutcome({k: f[k] for k in KEY_FIELDS})
+        updated = current.apply(f)
+        if updated is not current:
+            await folding.outbox.send(stats, updated.stats_event(success, counted.occurred_at))
+            daily[f["stats_key"]] = outcome_to_dict(updated)
 
     @app.agent(outcomes, name="outcomes")
     async def fold_outcomes(stream: StreamT[bytes]) -> None:
-        async for record in stream.events():
-            counted = codec.decode(record.value or b"")  # internal topic: written only by our own agents
-            f = counted.fields
-            stored = daily.get(f["stats_key"])
-            current = outcome_from_dict(stored) if stored else DailyOutcome({k: f[k] for k in KEY_FIELDS})
-            updated = current.apply(f)
-            if updated is not current:
-                await publish_acked(stats, codec, [updated.stats_event(success, counted.occurred_at)])
-                daily[f["stats_key"]] = outcome_to_dict(updated)
+        await folding.run(stream, fold_one)
+
+    watching = batcher()
+
+    def table(name: str) -> Any:
+        return watching.table(app.Table(name, default=None, key_type=str, value_type=None, partitions=n))
 
     engine = HotspotEngine(
         district,
         policy,
-        partitions,  # alarms partitions announcing their progress
-        TableSpots(app.Table("hotspot-spots", default=None, key_type=str, value_type=None, partitions=partitions)),
-        TablePending(app.Table("hotspot-pending", default=None, key_type=str, value_type=None, partitions=partitions)),
-        TableProgress(
-            app.Table("hotspot-progress", default=None, key_type=str, value_type=None, partitions=partitions)
-        ),
+        n,  # alarms partitions announcing their progress
+        TableSpots(table("hotspot-spots")),
+        TablePending(table("hotspot-pending")),
+        TableProgress(table("hotspot-progress")),
     )
+
+    async def watch_one(record: EventT[bytes]) -> None:
+        for step in engine.on_record(record.message.partition, codec.decode(record.value or b"")):
+            for e in step.events:
+                await watching.outbox.send(hotspots, e)
+            step.commit()
 
     @app.agent(routing, name="hotspots")
     async def watch_places(stream: StreamT[bytes]) -> None:
-        async for record in stream.events():
-            m = as_message(record)
-            for step in engine.on_record(m.partition, codec.decode(m.value)):
-                await publish_acked(hotspots, codec, step.events)
-                step.commit()
+        await watching.run(stream, watch_one)
 
     def _rebalanced(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         engine.forget_index()

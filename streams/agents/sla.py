@@ -15,13 +15,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
-from faust.types import StreamT
+from faust.types import EventT, StreamT
 
 from schemas.codec import Codec
 from schemas.event import Event
 from schemas.validation import Limits
-from streams.agents.common import as_message, publish_acked, raw_topic
+from streams.agents.common import as_message, raw_topic
 from streams.agents.sla_state import case_from_dict, case_to_dict
+from streams.agents.staging import Batcher
 from streams.domain.clock import PartitionClock
 from streams.domain.district import District
 from streams.domain.routing import WORKER_SOURCE
@@ -86,31 +87,32 @@ def register(app: faust.App, settings: Settings, codec: Codec, district: Distric
         "DeadLettered": raw_topic(app, settings.topic("deadletter")),
         "OutcomeCounted": raw_topic(app, settings.topic("outcomes")),
     }
-    partitions = settings.partitions
+    n = settings.partitions
+    batcher = Batcher(codec, settings.agent_batch_max, settings.agent_batch_within_ms)
     engine = SlaEngine(
         district,
         timing_from(settings),
-        TableCases(app.Table("sla-cases", default=None, key_type=str, value_type=None, partitions=partitions), codec),
-        TableClocks(app.Table("sla-clocks", default=None, key_type=str, value_type=None, partitions=partitions)),
+        TableCases(
+            batcher.table(app.Table("sla-cases", default=None, key_type=str, value_type=None, partitions=n)), codec
+        ),
+        TableClocks(batcher.table(app.Table("sla-clocks", default=None, key_type=str, value_type=None, partitions=n))),
     )
 
-    async def publish(events: list[Event]) -> None:
-        for e in events:
-            await publish_acked(targets[e.type], codec, [e])
+    async def handle(record: EventT[bytes]) -> None:
+        m = as_message(record)
+        outcome = classify(codec, limits, m)
+        if not isinstance(outcome, Accepted):
+            return  # poison is the projector's to dead-letter
+        for step in engine.on_record(
+            Record(outcome.event, m.topic, m.partition, m.offset, m.key, m.value, m.timestamp)
+        ):
+            for e in step.events:
+                await batcher.outbox.send(targets[e.type], e)
+            step.commit()
 
     @app.agent(case_events, name="sla")
     async def sla(stream: StreamT[bytes]) -> None:
-        async for record in stream.events():
-            message = as_message(record)
-            outcome = classify(codec, limits, message)
-            if not isinstance(outcome, Accepted):
-                continue  # poison is the projector's to dead-letter
-            m = message
-            for step in engine.on_record(
-                Record(outcome.event, m.topic, m.partition, m.offset, m.key, m.value, m.timestamp)
-            ):
-                await publish(step.events)
-                step.commit()
+        await batcher.run(stream, handle)
 
     def _rebalanced(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         engine.forget_index()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -35,7 +34,18 @@ def case_to_dict(case: Case, codec: Codec) -> dict[str, Any]:
         "partition": case.partition,
         "tracked": case.tracked,
         "deadlines": None if case.deadlines is None else [_ms(d) for d in case.deadlines],
-        "assignment": None if a is None else {**asdict(a), "tried": list(a.tried), "escalate_at": _ms(a.escalate_at)},
+        "assignment": None
+        if a is None
+        else {
+            "street": a.street,
+            "grid": a.grid,
+            "team": a.team,
+            "level": a.level,
+            "assignee": a.assignee,
+            "tried": list(a.tried),
+            "escalate_at": _ms(a.escalate_at),
+            "step": a.step,
+        },
         "met": [_ms(m) for m in case.met],
         "cancelled_at": _ms(case.cancelled_at),
         "decided": list(case.decided),

@@ -1,8 +1,8 @@
 """One case-events partition's SLA engine: watermark, due index, cases. Pure; storage is injected.
 
-The agent feeds it records in log order and publishes what each step returns before it applies
-the step's state change, so a crash may repeat an output but never lose one. Tests feed it
-dicts and a virtual clock.
+The agent feeds it records in log order, sends what each step returns, then applies the step's
+state change; the state is logged only once the outputs are acknowledged (streams.agents.staging),
+so a crash may repeat an output but never lose one. Tests feed it dicts and a virtual clock.
 """
 
 from __future__ import annotations
