@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,8 @@ class RecordSchema:
     parsed: Any = field(repr=False)
     fingerprint: bytes
 
-    @property
-    def label(self) -> str:
+    @cached_property
+    def label(self) -> str:  # built once: the codec stamps it on every decoded event
         return f"{self.name}.v{self.version}"
 
 

