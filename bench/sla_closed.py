@@ -15,47 +15,20 @@ import heapq
 import json
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench.machine import rss_mb
 from schemas.event import Event
-from streams.domain.clock import PartitionClock
-from streams.domain.sla import Case, SlaTiming
+from streams.domain.memory import MemoryCases as Cases
+from streams.domain.memory import MemoryClocks as Clocks
+from streams.domain.sla import SlaTiming
 from streams.domain.sla_engine import Record, SlaEngine
 from streams.reference_files import load_district
 
 T0 = datetime(2026, 5, 12, 0, 0, tzinfo=UTC)
 STEPS = (("InstructionAccepted", 20), ("PartyContacted", 60), ("ResponderArrived", 200), ("CaseClosed", 600))
-
-
-class Cases:
-    def __init__(self) -> None:
-        self.data: dict[str, Case] = {}
-
-    def get(self, case_id: str) -> Case | None:
-        return self.data.get(case_id)
-
-    def put(self, case: Case) -> None:
-        self.data[case.case_id] = case
-
-    def delete(self, case_id: str) -> None:
-        self.data.pop(case_id, None)
-
-    def in_partition(self, partition: int) -> Iterable[Case]:
-        return [c for c in self.data.values() if c.partition == partition]
-
-
-class Clocks:
-    def __init__(self) -> None:
-        self.data: dict[int, PartitionClock] = {}
-
-    def get(self, partition: int) -> PartitionClock:
-        return self.data.get(partition, PartitionClock())
-
-    def put(self, partition: int, clock: PartitionClock) -> None:
-        self.data[partition] = clock
 
 
 def dispatched(case: str, at: datetime) -> Event:
