@@ -134,6 +134,9 @@ def run_demo(base: Settings, run: DemoRun = DemoRun(), html: Path | None = None)
     html = html or settings.var_dir / "report.html"
     # Ctrl-C and SIGTERM both unwind through the finally blocks below, so nothing is left running.
     signal.signal(signal.SIGTERM, _interrupt)
+    # Ours, not asyncio's: asyncio's handler only cancels the running task, and a cancellation that lands
+    # inside aiokafka's shutdown can be swallowed there, letting the demo run on.
+    signal.signal(signal.SIGINT, _interrupt)
     click.echo(f"== starting Kafka on {settings.kafka_bootstrap} (jars via Maven on first run)")
     kafka_local.up(settings)
     try:

@@ -16,6 +16,7 @@ from streams.domain.routing import WORKER_SOURCE, assign, derived_id, dispatched
 
 # A conclusion or a close ends a case: it frees the assignee and cancels unmet SLA stages.
 TERMINAL = frozenset({"MediationConcluded", "CaseClosed"})
+RELEASED = "\x00released"  # the holder of a case that was dispatched and has ended
 
 
 def _key(*parts: str) -> str:
@@ -35,7 +36,7 @@ class Dispatch:
 class DispatchBook:
     """Dispatches triaged non-police alarms and keeps each member's open-case count.
 
-    ``holders``: street⇥case → assignee ('' for the command room), present while the case is open.
+    ``holders``: street⇥case → assignee ('' for the command room) while the case is open, RELEASED after.
     ``load``: street⇥member → open cases.
     Deciding reads the state; recording changes it. The caller publishes in between, so a crash
     can repeat a dispatch (same event id, same choice) but never lose one.
@@ -72,7 +73,7 @@ class DispatchBook:
     def on_reassigned(self, reassigned: Mapping[str, Any]) -> None:
         """An escalation moved the case: its load moves from the old holder to the new one."""
         street, case = reassigned["street_code"], reassigned["case_id"]
-        if _key(street, case) not in self.holders:
+        if self.holders.get(_key(street, case)) in (None, RELEASED):
             return
         old, new = self.holders[_key(street, case)], reassigned["to_assignee"] or ""
         if old == new:
@@ -86,9 +87,11 @@ class DispatchBook:
     def on_released(self, released: Mapping[str, Any]) -> None:
         """The case left its assignee's load; a repeated release changes nothing."""
         street, case = released["street_code"], released["case_id"]
-        if _key(street, case) not in self.holders:
+        member = self.holders.get(_key(street, case))
+        if member in (None, RELEASED):
             return
-        member = self.holders.pop(_key(street, case))
+        # Kept as released, not forgotten: a re-delivered alarm of a closed case must not dispatch it again.
+        self.holders[_key(street, case)] = RELEASED
         if member:
             self.load[_key(street, member)] = max(0, self.open_cases(street, member) - 1)
 

@@ -50,8 +50,13 @@ def test_every_event_lands_exactly_once_and_upstream_duplicates_count_once(stack
     stack.caught_up()
     assert stack.sql(COUNTS) == [[2 * n, n, 2 * n]]  # the raw log keeps each delivery...
     assert stack.scalar("SELECT count() FROM v_events WHERE source != 'alarmflow.worker'") == n  # ...once
-    assert stack.scalar("SELECT count() FROM v_upstream_duplicates WHERE type != 'AlarmTriaged'") == n
-    assert dict(stack.sql("SELECT type, events FROM v_event_counts")) == by_type
+    assert stack.scalar("SELECT count() FROM v_upstream_duplicates WHERE type != 'AlarmTriaged'") == n, stack.sql(
+        "SELECT type, count() FROM v_upstream_duplicates GROUP BY type"
+    )
+    # the same counts for every type the second delivery could double (hotspot decisions and breaches
+    # follow the clock, so they may still be arriving)
+    again = dict(stack.sql("SELECT type, events FROM v_event_counts"))
+    assert {t: again[t] for t in [*upstream, "AlarmTriaged"]} == {t: by_type[t] for t in [*upstream, "AlarmTriaged"]}
     assert_log_invariants(stack)
 
 

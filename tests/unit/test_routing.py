@@ -188,6 +188,7 @@ def test_a_redelivered_triage_is_not_dispatched_twice_and_release_frees_the_memb
     book.on_released(released.fields)
     book.on_released(released.fields)
     assert book.open_cases(HZ, first.assignee) == 0
+    assert book.decide(triaged) is None  # the alarm delivered again after its case ended: no second dispatch
 
 
 CATEGORIES = [c.code for c in DISTRICT.categories] + ["noise.unheard_of"]
