@@ -17,7 +17,7 @@ from aiokafka.errors import KafkaError
 from bench.context import Record
 from schemas.codec import Codec
 from streams.kafka_admin import ensure_topics
-from streams.kafka_io import producer
+from streams.kafka_io import producer, settle
 from streams.reference_files import load_district
 from streams.settings import TOPIC_SUFFIXES, Settings
 from streams.simulator.config import SimConfig
@@ -89,19 +89,11 @@ async def publish(
             key, value = encode(codec, event)
             pending.append(await kafka.send(settings.topic(event.topic), value, key=key))
             if len(pending) >= SETTLE_EVERY:
-                sent += await _settle(pending, on_progress)
-        sent += await _settle(pending, on_progress)
+                sent += await settle(pending, on_progress)
+        sent += await settle(pending, on_progress)
     finally:
         await kafka.stop()
     return sent
-
-
-async def _settle(pending: list[asyncio.Future[object]], on_progress: Callable[[int], None]) -> int:
-    await asyncio.gather(*pending)
-    n = len(pending)
-    pending.clear()
-    on_progress(n)
-    return n
 
 
 async def assign_all(consumer: AIOKafkaConsumer, topics: Sequence[str]) -> list[TopicPartition]:
@@ -125,8 +117,8 @@ async def copy(settings: Settings, records: Sequence[Record], target_prefix: str
             topic = target_prefix + "." + r.topic.removeprefix(source_prefix)
             pending.append(await kafka.send(topic, r.value, key=r.key, partition=None if by_key else r.partition))
             if len(pending) >= SETTLE_EVERY:
-                await _settle(pending, lambda n: None)
-        await _settle(pending, lambda n: None)
+                await settle(pending, lambda n: None)
+        await settle(pending, lambda n: None)
     finally:
         await kafka.stop()
     return len(records)

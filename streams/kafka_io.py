@@ -80,8 +80,8 @@ async def publish_events(
             topic = settings.topic(codec.topic_of(item))
             pending.append(await kafka.send(topic, codec.encode(item), key=codec.key_of(item).encode()))
             if len(pending) >= 5000:
-                sent += await _settle(pending, on_progress)
-        sent += await _settle(pending, on_progress)
+                sent += await settle(pending, on_progress)
+        sent += await settle(pending, on_progress)
     finally:
         await kafka.stop()
     return sent, errors
@@ -95,7 +95,8 @@ async def require_topics(settings: Settings, names: list[str]) -> None:
         raise PublishError(f"topics {missing} do not exist on {settings.kafka_bootstrap}: run `alarmflow kafka up`")
 
 
-async def _settle(pending: list[asyncio.Future[object]], on_progress: Callable[[int], None]) -> int:
+async def settle(pending: list[asyncio.Future[object]], on_progress: Callable[[int], None]) -> int:
+    """Wait for a window of sends to be acknowledged; report and return how many there were."""
     await asyncio.gather(*pending)
     n = len(pending)
     pending.clear()
