@@ -51,6 +51,9 @@ ENGINE = ReplacingMergeTree
 ORDER BY event_id
 SETTINGS non_replicated_deduplication_window = 10000;
 
+-- The SLA policy rule that set the deadlines (CaseDispatched v2; NULL on v1 records).
+ALTER TABLE dispatches ADD COLUMN IF NOT EXISTS sla_rule Nullable(String) AFTER place;
+
 -- The street command room's queue: alarms nobody could route automatically, oldest first.
 CREATE VIEW IF NOT EXISTS v_review_queue AS
 SELECT case_id, toTimeZone(occurred_at, 'Asia/Shanghai') AS received_local, category, priority, rule, reason,

@@ -21,6 +21,9 @@ ENGINE = ReplacingMergeTree
 ORDER BY event_id
 SETTINGS non_replicated_deduplication_window = 10000;
 
+-- The SLA policy rule behind the deadline (SlaBreached v2; NULL on v1 records).
+ALTER TABLE sla_breaches ADD COLUMN IF NOT EXISTS sla_rule Nullable(String) AFTER late_by_ms;
+
 CREATE TABLE IF NOT EXISTS reassignments
 (
     event_id        String,

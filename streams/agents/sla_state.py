@@ -54,6 +54,7 @@ def case_to_dict(case: Case, codec: Codec) -> dict[str, Any]:
         "category": case.category,
         "dispatched_at": _ms(case.dispatched_at),
         "counted": None if case.counted is None else [_ms(case.counted[0]), case.counted[1]],
+        "sla_rule": case.sla_rule,
         "held": [
             {
                 "event": codec.to_json(h.event),
@@ -107,4 +108,5 @@ def case_from_dict(d: dict[str, Any], codec: Codec) -> Case:
         category=d.get("category"),
         dispatched_at=_dt(d.get("dispatched_at")),
         counted=None if d.get("counted") is None else (from_millis(d["counted"][0]), d["counted"][1]),
+        sla_rule=d.get("sla_rule"),
     )

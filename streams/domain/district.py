@@ -136,38 +136,65 @@ class Category:
 
 @dataclass(frozen=True)
 class SlaTargets:
+    """The three deadlines of a case, in seconds after its alarm, and the policy rule that set them."""
+
     accept_s: int
     contact_s: int
     arrive_s: int
+    rule: str = "default"
+
+
+# The seed report's targets for every non-police case (钱塘区警网协同: "1分钟接受指令, 3分钟联系当事人,
+# 8分钟内处置力量到达"). Anything else needs an operator's override file with the written rule it rests on.
+SEED_TARGETS = SlaTargets(60, 180, 480)
 
 
 @dataclass(frozen=True)
 class SlaOverride:
-    """Some of the three targets; the others come from the level below."""
+    """Some of the three targets, and the written rule they rest on; the others come from the level below."""
 
     accept_s: int | None = None
     contact_s: int | None = None
     arrive_s: int | None = None
+    basis: str = ""
 
-    def over(self, base: SlaTargets) -> SlaTargets:
+    def over(self, base: SlaTargets, rule: str) -> SlaTargets:
         given = {key: value for key in SLA_KEYS if (value := getattr(self, key)) is not None}
-        return replace(base, **given)
+        label = rule if base.rule == "default" else f"{base.rule}+{rule}"
+        return replace(base, **given, rule=label)
 
 
 @dataclass(frozen=True)
 class SlaPolicy:
-    default: SlaTargets
-    by_priority: Mapping[int, SlaOverride]
-    by_category: Mapping[str, SlaOverride]
+    default: SlaTargets = SEED_TARGETS
+    by_priority: Mapping[int, SlaOverride] = field(default_factory=dict)
+    by_category: Mapping[str, SlaOverride] = field(default_factory=dict)
 
     def targets(self, category: str, priority: int) -> SlaTargets:
-        """Key by key: the category's override wins over the priority's, which wins over the default."""
+        """Key by key: the category's override wins over the priority's, which wins over the default.
+        ``rule`` names what applied: ``default``, ``priority:1``, ``category:hazard.fire`` or both joined by +."""
         result = self.default
         if priority in self.by_priority:
-            result = self.by_priority[priority].over(result)
+            result = self.by_priority[priority].over(result, f"priority:{priority}")
         if category in self.by_category:
-            result = self.by_category[category].over(result)
+            result = self.by_category[category].over(result, f"category:{category}")
         return result
+
+    @property
+    def overrides(self) -> int:
+        return len(self.by_priority) + len(self.by_category)
+
+    def describe(self) -> str:
+        """One line for the start-up log: the default and every override with its basis."""
+        d = self.default
+        parts = [f"default {d.accept_s}/{d.contact_s}/{d.arrive_s} s"]
+        for label, o in [
+            *((f"priority:{p}", o) for p, o in sorted(self.by_priority.items())),
+            *((f"category:{c}", o) for c, o in sorted(self.by_category.items())),
+        ]:
+            given = ", ".join(f"{k}={getattr(o, k)}" for k in SLA_KEYS if getattr(o, k) is not None)
+            parts.append(f"{label} ({given}; basis: {o.basis})")
+        return "; ".join(parts)
 
 
 @dataclass(frozen=True)

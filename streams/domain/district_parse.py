@@ -311,10 +311,10 @@ def _parse_sla(doc: _Doc, raw: object, categories: Mapping[str, Category]) -> Sl
     extra = sorted(set(root) - {"default", "by_priority", "by_category"})
     if extra:
         raise doc.error(f"unknown key {extra[0]!r}")
-    base = _override(doc, root.get("default"), "default")
+    base = _override(doc, root.get("default"), "default", basis_required=False)
     if None in (base.accept_s, base.contact_s, base.arrive_s):
         raise doc.error(f"default must give all of {', '.join(SLA_KEYS)}")
-    default = base.over(SlaTargets(0, 0, 0))
+    default = base.over(SlaTargets(0, 0, 0), "default")
     by_priority: dict[int, SlaOverride] = {}
     for key, value in doc.obj(root.get("by_priority", {}), "by_priority").items():
         if key not in {str(p) for p in PRIORITIES}:
@@ -330,15 +330,19 @@ def _parse_sla(doc: _Doc, raw: object, categories: Mapping[str, Category]) -> Sl
     return policy
 
 
-def _override(doc: _Doc, raw: object, where: str) -> SlaOverride:
-    spec = doc.obj(raw, where)
+def _override(doc: _Doc, raw: object, where: str, basis_required: bool = True) -> SlaOverride:
+    spec = dict(doc.obj(raw, where))
+    basis = spec.pop("basis", "")
     extra = sorted(set(spec) - set(SLA_KEYS))
     if extra:
         raise doc.error(f"{where} has unknown key {extra[0]!r}")
+    if not isinstance(basis, str) or (basis_required and not basis.strip()):
+        # The street is held to the seed's 1/3/8 minutes; a different target needs the rule that sets it.
+        raise doc.error(f"{where}: an override needs a 'basis' naming the written rule it rests on")
     for key, value in spec.items():
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise doc.error(f"{where}: {key} must be a positive whole number of seconds, got {value!r}")
-    return SlaOverride(**spec)
+    return SlaOverride(**spec, basis=basis.strip())
 
 
 def _check_stage_order(doc: _Doc, policy: SlaPolicy, categories: Mapping[str, Category]) -> None:

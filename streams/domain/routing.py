@@ -229,6 +229,7 @@ def deadlines(at: datetime, targets: SlaTargets) -> dict[str, datetime]:
 def dispatched_event(triaged: Mapping[str, Any], assignment: Assignment, district: District) -> Event:
     """The CaseDispatched for a NON_POLICE AlarmTriaged; its clocks start at the alarm's occurred_at."""
     at: datetime = triaged["occurred_at"]
+    targets = district.sla.targets(triaged["category"], triaged["priority"])
     return Event(
         "CaseDispatched",
         {
@@ -244,9 +245,10 @@ def dispatched_event(triaged: Mapping[str, Any], assignment: Assignment, distric
             "team": assignment.team,
             "level": assignment.level,
             "assignee_id": assignment.assignee_id,
-            **deadlines(at, district.sla.targets(triaged["category"], triaged["priority"])),
+            **deadlines(at, targets),
             "rule": assignment.rule,
             "place": triaged["place"],
+            "sla_rule": targets.rule,
         },
     )
 

@@ -85,6 +85,7 @@ class Case:
     category: str | None = None  # from the dispatch: what the outcome counts under
     dispatched_at: datetime | None = None
     counted: Mark | None = None  # the conclusion that counts for the outcome statistics
+    sla_rule: str | None = None  # the policy rule that set the deadlines (from the dispatch)
 
     def pending(self, policy: SlaTiming) -> list[datetime]:
         """Event times at which something is still to be decided (held events wait in log time)."""
@@ -158,6 +159,7 @@ def _dispatched(case: Case, f: Mapping[str, Any]) -> tuple[Case, list[Event]]:
         assignment=assignment,
         category=f["category"],
         dispatched_at=f["occurred_at"],
+        sla_rule=f.get("sla_rule"),
     )
     out: list[Event] = []
     for h in sorted(case.held, key=lambda h: (h.event.occurred_at, h.event.event_id)):
@@ -250,6 +252,7 @@ def _breach(case: Case, i: int, policy: SlaTiming) -> list[Event]:
                 # Only a met time within the lateness horizon is sure to be known whenever the breach is
                 # decided (live, replay or backfill); a later one is left null and shows in the cases view.
                 "late_by_ms": None if met is None or met > deadline + policy.lateness else int((met - deadline) / MS),
+                "sla_rule": case.sla_rule,
             },
         )
     ]

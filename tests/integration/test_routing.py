@@ -108,3 +108,10 @@ def test_every_routing_path_is_projected_once(stack: Stack) -> None:
     review = {r[0] for r in stack.sql("SELECT case_id FROM v_review_queue")}
     assert review == {f"R{i:03d}" for i, p in enumerate(PATHS) if p[1] == "REVIEW"}
     assert stack.scalar("SELECT sum(cases) FROM v_routing") == n_dispatch
+    # the seed's 1/3/8 minutes for every case, named on every dispatch, and logged at start
+    assert stack.sql("SELECT DISTINCT sla_rule FROM dispatches") == [["default"]]
+    assert stack.sql(
+        "SELECT DISTINCT dateDiff('second', occurred_at, accept_by), dateDiff('second', occurred_at, contact_by), "
+        "dateDiff('second', occurred_at, arrive_by) FROM dispatches"
+    ) == [[60, 180, 480]]
+    assert "SLA policy in force: " in stack.worker_log() and "default 60/180/480 s" in stack.worker_log()

@@ -58,6 +58,8 @@ def test_live_a_missing_acceptance_is_reported_right_after_deadline_plus_latenes
     assert breach["case_id"] == "LIVE-1" and breach["late_by_ms"] is None
     stack.caught_up()
     assert stack.sql("SELECT count(), uniqExact(case_id, stage) FROM sla_breaches WHERE stage = 'ACCEPT'") == [[1, 1]]
+    assert breach["sla_rule"] == "default"  # the test's district: a default of 4/8/12 s, no overrides
+    assert stack.sql("SELECT DISTINCT sla_rule FROM sla_breaches") == [["default"]]
     reassigned = stack.sql("SELECT level FROM reassignments WHERE case_id = 'LIVE-1' ORDER BY step")
     assert reassigned and reassigned[-1][0] in ("STREET_POOL", "COMMAND_ROOM", "GRID")
 

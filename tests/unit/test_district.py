@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from streams.domain.district import (
+    SEED_TARGETS,
     District,
     GridKind,
     ReferenceDataError,
@@ -196,23 +197,40 @@ POLICY = SlaPolicy(
 @pytest.mark.parametrize(
     ("category", "priority", "expected"),
     [
-        ("noise.renovation", 3, SlaTargets(60, 180, 480)),  # default
-        ("noise.renovation", 1, SlaTargets(30, 120, 300)),  # priority over default
-        ("hazard.fire", 3, SlaTargets(20, 180, 300)),  # category over default
-        ("hazard.fire", 4, SlaTargets(20, 240, 300)),  # key by key: category, priority, category
-        ("help.lost_person", 1, SlaTargets(30, 90, 300)),  # category over priority
-        ("unknown.code", 9, SlaTargets(60, 180, 480)),
+        ("noise.renovation", 3, SlaTargets(60, 180, 480, "default")),
+        ("noise.renovation", 1, SlaTargets(30, 120, 300, "priority:1")),
+        ("hazard.fire", 3, SlaTargets(20, 180, 300, "category:hazard.fire")),
+        # key by key: category, priority, category; the rule names both
+        ("hazard.fire", 4, SlaTargets(20, 240, 300, "priority:4+category:hazard.fire")),
+        ("help.lost_person", 1, SlaTargets(30, 90, 300, "priority:1+category:help.lost_person")),
+        ("unknown.code", 9, SlaTargets(60, 180, 480, "default")),
     ],
 )
-def test_sla_precedence_is_category_then_priority_then_default(
+def test_sla_precedence_is_category_then_priority_then_default_and_names_the_rule(
     category: str, priority: int, expected: SlaTargets
 ) -> None:
     assert POLICY.targets(category, priority) == expected
 
 
-def test_shipped_sla_keeps_the_1_3_8_minute_defaults(district: District) -> None:
-    assert district.sla.targets("dispute.market", 3) == SlaTargets(60, 180, 480)
-    assert district.sla.targets("hazard.fire", 3).arrive_s < 480
+def test_the_shipped_policy_is_the_seed_1_3_8_minutes_for_every_case_and_nothing_else(district: District) -> None:
+    """The seed report: accept within 1 minute, contact within 3, on site within 8; no source supports others."""
+    assert district.sla.overrides == 0
+    for category in district.categories:
+        for priority in range(1, 5):
+            assert district.sla.targets(category.code, priority) == SlaTargets(60, 180, 480, "default")
+    assert district.sla.default == SEED_TARGETS
+
+
+def test_the_override_example_is_not_loaded_but_is_valid_when_an_operator_installs_it(tmp_path: Path) -> None:
+    example = DEFAULT_DIRECTORY / "examples" / "sla.overrides.example.json"
+    assert example.exists() and not (DEFAULT_DIRECTORY / "sla.json").read_text(encoding="utf-8").count("EXAMPLE")
+    copied = tmp_path / "district"
+    shutil.copytree(DEFAULT_DIRECTORY, copied)
+    shutil.copy(example, copied / "sla.json")
+    policy = load_district(copied).sla
+    assert policy.targets("hazard.fire", 3) == SlaTargets(30, 180, 300, "category:hazard.fire")
+    assert policy.targets("noise.renovation", 2) == SlaTargets(60, 180, 420, "priority:2")
+    assert "category:hazard.fire (accept_s=30, arrive_s=300; basis: EXAMPLE ONLY" in policy.describe()
 
 
 # ---- validation ----------------------------------------------------------------------------------------------------
@@ -279,8 +297,8 @@ def small_docs() -> dict[str, Any]:
         ],
         "sla.json": {
             "default": {"accept_s": 60, "contact_s": 180, "arrive_s": 480},
-            "by_priority": {"1": {"accept_s": 30}},
-            "by_category": {"crime.theft": {"arrive_s": 300}},
+            "by_priority": {"1": {"accept_s": 30, "basis": "rule 1"}},
+            "by_category": {"crime.theft": {"arrive_s": 300, "basis": "rule 2"}},
         },
     }
 
@@ -317,7 +335,7 @@ def drop(file: str) -> Edit:
 
 ST, G, R, GZ, C, SL = "streets.json", "grids.geojson", "roster.json", "gazetteer.json", "categories.json", "sla.json"
 BOWTIE = [[[WEST, SOUTH], [WEST + SIZE, SOUTH + SIZE], [WEST + SIZE, SOUTH], [WEST, SOUTH + SIZE], [WEST, SOUTH]]]
-TIMING = {"accept_s": 60}
+TIMING = {"accept_s": 60, "basis": "a written rule"}
 
 BROKEN: list[tuple[str, Edit, str]] = [
     (SL, drop(SL), "document missing"),
@@ -368,6 +386,8 @@ BROKEN: list[tuple[str, Edit, str]] = [
     (SL, put(SL, ["by_priority", "1", "accept_s"], 1.5), "accept_s must be a positive whole number"),
     (SL, put(SL, ["by_priority", "1", "arrival_s"], 1), "by_priority '1' has unknown key 'arrival_s'"),
     (SL, put(SL, ["policy"], {}), "unknown key 'policy'"),
+    (SL, put(SL, ["by_priority", "1", "basis"], " "), "an override needs a 'basis' naming the written rule"),
+    (SL, put(SL, ["by_category", "crime.theft"], {"arrive_s": 300}), "an override needs a 'basis'"),
     (SL, put(SL, ["by_category", "crime.theft", "arrive_s"], 100), "crime.theft at priority 1 resolves"),
 ]
 

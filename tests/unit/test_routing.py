@@ -155,18 +155,37 @@ def _triaged(a: Alarm) -> dict[str, Any]:
     return dict(triaged_event(a, decision, location).fields)
 
 
-def test_dispatch_deadlines_follow_the_sla_policy_and_start_at_the_alarm() -> None:
+def test_dispatch_deadlines_are_the_seed_1_3_8_minutes_from_the_alarm_and_name_their_rule() -> None:
     book = DispatchBook(DISTRICT, {}, {})
-    for category, priority, expected in [
-        ("dispute.market", 3, (60, 180, 480)),
-        ("noise.renovation", 3, (60, 180, 900)),
-        ("dispute.market", 4, (60, 240, 900)),
+    for category, priority in [
+        ("dispute.market", 3),
+        ("noise.renovation", 3),
+        ("dispute.market", 4),
+        ("hazard.fire", 2),
     ]:
         d = book.decide(_triaged(alarm(category=category, priority=priority, alarm_id=f"{category}{priority}")))
         assert d is not None
         f = d.event.fields
         got = tuple(int((f[k] - NOON).total_seconds()) for k in ("accept_by", "contact_by", "arrive_by"))
-        assert got == expected and d.event.occurred_at == NOON
+        assert got == (60, 180, 480) and d.event.occurred_at == NOON and f["sla_rule"] == "default"
+
+
+def test_a_renovation_noise_case_on_site_at_10_minutes_is_an_arrival_breach_under_the_shipped_policy() -> None:
+    """The shipped policy once gave renovation noise 15 minutes to arrive; the seed's 8 minutes is the rule."""
+    from tests.unit.test_sla import Sim, field
+
+    d = DispatchBook(DISTRICT, {}, {}).decide(_triaged(alarm(category="noise.renovation", priority=3)))
+    assert d is not None
+    sim = Sim()
+    sim.feed(d.event)
+    case = d.event.fields["case_id"]
+    sim.feed(field("InstructionAccepted", NOON + timedelta(seconds=30), case=case))
+    sim.feed(field("PartyContacted", NOON + timedelta(seconds=90), case=case, method="PHONE"))
+    sim.feed(field("ResponderArrived", NOON + timedelta(minutes=10), case=case, lat=None, lon=None))
+    sim.run_to(NOON + timedelta(minutes=20))
+    assert set(sim.breaches()) == {(case, "ARRIVE")}
+    breach = sim.of("SlaBreached")[0].fields
+    assert breach["sla_rule"] == "default" and breach["late_by_ms"] is None  # 2 min late: beyond the lateness
 
 
 def test_a_redelivered_triage_is_not_dispatched_twice_and_release_frees_the_member() -> None:
