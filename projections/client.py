@@ -2,20 +2,52 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
+from projections.errors import DatabaseBusy
+
+LOCK_FILE = ".alarmflow.lock"
+_held: dict[Path, int] = {}  # embedded database path → the lock's file descriptor, kept for the process's life
+
 
 def connect(dsn: str) -> Client:
-    """Open the ClickHouse named by ``dsn``; an embedded path is created on first use."""
-    if dsn.startswith("chdb:"):
-        path = urlsplit(dsn).path
-        if path:
-            Path(path).mkdir(parents=True, exist_ok=True)
+    """Open the ClickHouse named by ``dsn``; an embedded path is created on first use and locked to this process.
+
+    chDB lets one process open a path. The lock (released by the OS however the process ends) makes a
+    second opener fail with a clear DatabaseBusy instead of a corrupt or half-open database."""
+    path = embedded_path(dsn)
+    if path is not None:
+        path.mkdir(parents=True, exist_ok=True)
+        _lock(path)
     return clickhouse_connect.get_client(dsn=dsn)
+
+
+def embedded_path(dsn: str) -> Path | None:
+    if not dsn.startswith("chdb:"):
+        return None
+    path = urlsplit(dsn).path
+    return Path(path).resolve() if path else None
+
+
+def _lock(path: Path) -> None:
+    if path in _held:
+        return
+    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise DatabaseBusy(f"the embedded database {path} is held by another process (pid {holder})") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    _held[path] = fd
 
 
 def describe(dsn: str) -> str:

@@ -17,3 +17,7 @@ class MigrationError(ProjectionError):
 
 class QueryRejected(ProjectionError):
     """A read-only query tried to write, or ClickHouse refused it."""
+
+
+class DatabaseBusy(ProjectionError):
+    """The embedded database is held by another process (chDB allows one per path)."""

@@ -13,6 +13,10 @@ class RegistryError(SchemaError):
     """The .avsc files are unreadable, inconsistent, or a kept version no longer resolves."""
 
 
+class WeakKey(SchemaError):
+    """The phone HMAC key is too short to keep tokens from being guessed."""
+
+
 class PoisonInput(SchemaError):
     """Input that breaks the contract: dead-letter it, never retry it."""
 

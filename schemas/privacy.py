@@ -11,7 +11,10 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
+from schemas.errors import WeakKey
 from schemas.registry import RecordSchema
+
+MIN_KEY_BYTES = 16
 
 
 def normalise_phone(phone: str) -> str:
@@ -34,8 +37,8 @@ class Redactor:
     """Replaces each personal field ``f`` by ``f_token`` and ``f_masked`` in the JSON form."""
 
     def __init__(self, key: bytes) -> None:
-        if len(key) < 16:
-            raise ValueError("the phone HMAC key must be at least 16 bytes")
+        if len(key) < MIN_KEY_BYTES:
+            raise WeakKey(f"the phone HMAC key must be at least {MIN_KEY_BYTES} bytes, got {len(key)}")
         self._key = key
 
     def __repr__(self) -> str:

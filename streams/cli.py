@@ -8,22 +8,26 @@ import logging
 import sys
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import click
+from aiokafka.errors import KafkaConnectionError
 
-from projections.errors import ProjectionError
+from projections.errors import ProjectionError, QueryRejected
 from schemas.codec import Codec
+from schemas.errors import SchemaError
 from schemas.validation import Limits
 from streams import kafka_local
-from streams.errors import AlarmflowError
-from streams.kafka_admin import groups_lag, reset_offsets, wait_caught_up
+from streams.errors import AlarmflowError, BrokerUnavailable
+from streams.kafka_admin import groups_lag, require_broker, reset_offsets, wait_caught_up
 from streams.kafka_io import parse_lines, publish_events, read_jsonl, read_topic
 from streams.query_client import query as run_query
 from streams.query_client import render
 from streams.settings import Settings
 from streams.simulator.cli import simulate
+
+EXIT_ENVIRONMENT = 2  # no broker, a missing key, an unreadable file, a database held elsewhere
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -31,15 +35,41 @@ def _settings(ctx: click.Context) -> Settings:
     return settings
 
 
-@click.group()
+def _broker(ctx: click.Context) -> Settings:
+    """The settings, once a broker answers at their address (else one line and exit 2)."""
+    settings = _settings(ctx)
+    asyncio.run(require_broker(settings.kafka_bootstrap))
+    return settings
+
+
+class _Group(click.Group):
+    """Problems with the environment end in one line and exit 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KafkaConnectionError:
+            settings = ctx.obj if isinstance(ctx.obj, Settings) else None
+            _fail(BrokerUnavailable(settings.kafka_bootstrap if settings else "the configured address"))
+        except (AlarmflowError, SchemaError, ProjectionError) as exc:
+            _fail(exc)
+        except OSError as exc:  # a file that cannot be read or written
+            _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
+
+
+def _fail(problem: object) -> NoReturn:
+    click.echo(f"Error: {problem}", err=True)
+    sys.exit(EXIT_ENVIRONMENT)
+
+
+@click.group(cls=_Group)
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """alarmflow: police–grid coordination events, from Kafka to ClickHouse."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        ctx.obj = Settings.from_env()
-    except AlarmflowError as exc:
-        raise click.ClickException(str(exc)) from exc
+    # The client logs every failed connection attempt; a command reports the outcome once, itself.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    ctx.obj = Settings.from_env()
 
 
 @main.command()
@@ -48,8 +78,10 @@ def worker(ctx: click.Context) -> None:
     """Run the stream worker (Faust) until Ctrl-C or SIGTERM."""
     from streams.app import run_worker
 
+    settings = _broker(ctx)
+    settings.phone_key()  # the worker needs it: say so now, not from inside Faust
     sys.argv = [sys.argv[0]]  # Faust's Worker parses argv itself
-    run_worker(_settings(ctx))
+    run_worker(settings)
 
 
 @main.command()
@@ -59,7 +91,7 @@ def publish(ctx: click.Context, file: Path) -> None:
     """Encode a JSONL file of events and publish each to its topic with its key."""
     from rich.progress import Progress
 
-    settings, codec = _settings(ctx), Codec()
+    settings, codec = _broker(ctx), Codec()
     limits = Limits(max_bytes=settings.max_message_bytes)
     total = sum(1 for line in read_jsonl(file) if line.strip())
     with Progress(transient=True, disable=total < 1000) as progress:
@@ -83,7 +115,7 @@ def publish(ctx: click.Context, file: Path) -> None:
 @click.pass_context
 def tail(ctx: click.Context, topic: str, follow: bool, limit: int) -> None:
     """Decode and print a topic (a full name, or a suffix such as 'alarms')."""
-    settings, codec = _settings(ctx), Codec()
+    settings, codec = _broker(ctx), Codec()
     name = topic if "." in topic else settings.topic(topic)
 
     async def run() -> None:
@@ -111,7 +143,7 @@ def query(ctx: click.Context, sql: str, fmt: str, params: tuple[str, ...]) -> No
     parameters = dict(p.split("=", 1) for p in params)
     try:
         result = run_query(_settings(ctx), sql, parameters)
-    except ProjectionError as exc:
+    except QueryRejected as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(render(result, fmt), nl=False)
 
@@ -122,7 +154,7 @@ def query(ctx: click.Context, sql: str, fmt: str, params: tuple[str, ...]) -> No
 @click.pass_context
 def lag(ctx: click.Context, wait_zero: bool, timeout: float) -> None:
     """Consumer lag of the worker's group, per topic and partition."""
-    settings = _settings(ctx)
+    settings = _broker(ctx)
     groups = settings.consumer_groups()
     try:
         if wait_zero:
@@ -142,7 +174,7 @@ def lag(ctx: click.Context, wait_zero: bool, timeout: float) -> None:
 @click.pass_context
 def reset_offsets_cmd(ctx: click.Context, agents: bool) -> None:
     """Rewind the projector to offset 0, for a replay into ClickHouse (stop workers first)."""
-    settings = _settings(ctx)
+    settings = _broker(ctx)
     for group, topics in settings.consumer_groups().items():
         if group != settings.app_id or agents:
             try:
@@ -225,7 +257,7 @@ def deadletter_list(ctx: click.Context, as_json: bool) -> None:
     """Every dead-lettered message once (re-deliveries collapse by origin), readably."""
     from streams.deadletters import list_deadletters
 
-    settings = _settings(ctx)
+    settings = _broker(ctx)
     records = asyncio.run(list_deadletters(settings, Codec()))
     if as_json:
         click.echo(json.dumps(records, ensure_ascii=False, indent=1))
@@ -255,7 +287,7 @@ def hotspots_agenda(ctx: click.Context, day: datetime | None, fmt: str) -> None:
     when = day.date() if day else _local_today()
     try:
         result = agenda(_settings(ctx), when)
-    except ProjectionError as exc:
+    except QueryRejected as exc:
         raise click.ClickException(str(exc)) from exc
     if fmt == "table":
         click.echo(f"Hotspot agenda for {when.isoformat()}: {len(result.rows)} item(s)")
@@ -282,7 +314,7 @@ def report(ctx: click.Context, html_file: Path | None, day: datetime | None) -> 
 
             write_html(settings, html_file, when)
             click.echo(f"\nwrote {html_file}")
-    except ProjectionError as exc:
+    except QueryRejected as exc:
         raise click.ClickException(str(exc)) from exc
 
 
@@ -296,7 +328,7 @@ def verify(ctx: click.Context) -> None:
     settings = _settings(ctx)
     try:
         checked = run_verify(settings, load_hotspot_policy(settings.district_dir or DEFAULT_DIRECTORY))
-    except (ProjectionError, AlarmflowError) as exc:
+    except QueryRejected as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo("checked: " + ", ".join(f"{k}={v}" for k, v in checked.totals.items()))
     for name, result in (("outcome_daily", checked.outcome_differences), ("hotspots", checked.hotspot_differences)):

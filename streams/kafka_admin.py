@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from streams.errors import BrokerError
+from streams.errors import BrokerError, BrokerUnavailable
 
 # The broker refuses upstream messages over 1 MiB; a dead-letter record wraps one whole, plus metadata.
 DEADLETTER_MAX_BYTES = 4 * 1024 * 1024
@@ -48,6 +48,14 @@ async def ensure_topics(bootstrap: str, names: Sequence[str], partitions: int) -
         raise BrokerError(f"cannot provision topics on {bootstrap}: {exc}") from exc
     finally:
         await admin.close()
+
+
+async def require_broker(bootstrap: str) -> None:
+    """Fail with one clear line, not a client traceback, when nothing answers at ``bootstrap``."""
+    try:
+        await list_topics(bootstrap)
+    except (KafkaError, OSError) as exc:
+        raise BrokerUnavailable(bootstrap) from exc
 
 
 async def list_topics(bootstrap: str) -> list[str]:

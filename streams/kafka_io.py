@@ -33,10 +33,18 @@ class LineError:
         return f"line {self.line}: {self.error_class}: {self.reason}"
 
 
-def parse_lines(codec: Codec, lines: Iterable[str], limits: Limits) -> Iterator[tuple[int, Event | LineError]]:
-    """Each non-blank line as an Event of the current schema, or a LineError saying why not."""
+def parse_lines(codec: Codec, lines: Iterable[str | bytes], limits: Limits) -> Iterator[tuple[int, Event | LineError]]:
+    """Each non-blank line as an Event of the current schema, or a LineError saying why not.
+
+    Lines may come as bytes (a file read as it is): one line that is not UTF-8 is rejected alone."""
     now = datetime.now(UTC)
-    for number, line in enumerate(lines, start=1):
+    for number, raw in enumerate(lines, start=1):
+        try:
+            line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError as exc:
+            reason = f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at column {exc.start + 1}"
+            yield number, LineError(number, "Undecodable", reason)
+            continue
         if not line.strip():
             continue
         try:
@@ -145,6 +153,7 @@ async def read_topic(
         await consumer.stop()
 
 
-def read_jsonl(path: Path) -> Iterator[str]:
-    with path.open(encoding="utf-8") as handle:
+def read_jsonl(path: Path) -> Iterator[bytes]:
+    """The file's lines as bytes: each is decoded on its own, so one bad byte costs one line."""
+    with path.open("rb") as handle:
         yield from handle

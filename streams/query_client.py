@@ -10,21 +10,29 @@ import urllib.request
 from typing import Any
 
 from projections.client import connect
-from projections.errors import QueryRejected
+from projections.errors import DatabaseBusy, QueryRejected
 from projections.query import QueryResult, run_readonly
 from streams.settings import Settings
 
 
 def query(settings: Settings, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
-    """chDB lets one process open a path, so ask the worker first; with a server DSN go direct."""
+    """chDB lets one process open a path: ask the worker that holds it; with a server DSN go direct.
+
+    The database is opened here only when no worker answers and no other process holds it."""
     if settings.dsn.startswith("chdb:"):
         via_worker = _via_worker(settings, sql, parameters or {})
         if via_worker is not None:
             return via_worker
+        try:
+            client = connect(settings.dsn)
+        except DatabaseBusy as exc:
+            raise DatabaseBusy(f"{exc}, and no worker answers at {settings.web_url}/query") from None
+        return run_readonly(client, sql, parameters)
     return run_readonly(connect(settings.dsn), sql, parameters)
 
 
 def _via_worker(settings: Settings, sql: str, parameters: dict[str, Any]) -> QueryResult | None:
+    """The worker's answer; None only when nothing listens there (then nobody may hold the database)."""
     body = json.dumps({"sql": sql, "parameters": parameters}).encode()
     # The URL is our own loopback endpoint built from settings, always http.
     request = urllib.request.Request(  # noqa: S310
@@ -36,9 +44,16 @@ def _via_worker(settings: Settings, sql: str, parameters: dict[str, Any]) -> Que
     except urllib.error.HTTPError as exc:
         if exc.code == 400:
             raise QueryRejected(json.loads(exc.read()).get("error", "rejected")) from None
+        failed = f"HTTP {exc.code} {exc.reason}"
+        raise QueryRejected(f"the worker at {settings.web_url} failed the query: {failed}") from None
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, ConnectionRefusedError):
+            return None
+        raise QueryRejected(f"the worker at {settings.web_url} did not answer: {exc.reason}") from None
+    except ConnectionRefusedError:
         return None
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return None
+    except (ConnectionError, TimeoutError) as exc:
+        raise QueryRejected(f"the worker at {settings.web_url} did not answer: {exc}") from None
     return QueryResult(payload["columns"], payload["rows"])
 
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from schemas.privacy import MIN_KEY_BYTES
 from streams.domain.outcomes import OUTCOMES
 from streams.errors import ConfigError
 
@@ -74,14 +75,15 @@ class Settings:
         return f"http://127.0.0.1:{self.web_port}"
 
     def phone_key(self) -> bytes:
-        """The HMAC key for phone tokens; never logged, never defaulted in code."""
+        """The HMAC key for phone tokens; never logged, never defaulted in code, at least 16 bytes."""
         if self.phone_hmac_key:
-            return self.phone_hmac_key.encode()
+            return _long_enough(self.phone_hmac_key.encode(), "ALARMFLOW_PHONE_HMAC_KEY")
         if self.phone_hmac_key_file is not None:
             try:
-                return self.phone_hmac_key_file.read_bytes().strip()
+                key = self.phone_hmac_key_file.read_bytes().strip()
             except OSError as exc:
-                raise ConfigError(f"ALARMFLOW_PHONE_HMAC_KEY_FILE: {exc}") from exc
+                raise ConfigError(f"ALARMFLOW_PHONE_HMAC_KEY_FILE: cannot read {exc.filename}: {exc.strerror}") from exc
+            return _long_enough(key, f"ALARMFLOW_PHONE_HMAC_KEY_FILE ({self.phone_hmac_key_file})")
         raise ConfigError(
             "set ALARMFLOW_PHONE_HMAC_KEY (or ALARMFLOW_PHONE_HMAC_KEY_FILE): callers' numbers are "
             "stored only as keyed tokens"
@@ -107,6 +109,12 @@ class Settings:
         if settings.role not in ("all", "agents", "projector"):
             raise ConfigError(f"ALARMFLOW_ROLE={settings.role!r}: use all, agents or projector")
         return settings
+
+
+def _long_enough(key: bytes, name: str) -> bytes:
+    if len(key) < MIN_KEY_BYTES:
+        raise ConfigError(f"{name} holds {len(key)} bytes; a phone HMAC key needs at least {MIN_KEY_BYTES}")
+    return key
 
 
 def _convert(name: str, raw: str, kind: object) -> object:

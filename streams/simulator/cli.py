@@ -11,6 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from streams.domain.district import LOCAL_TZ, District
 from streams.errors import AlarmflowError
+from streams.kafka_admin import require_broker
 from streams.reference_files import DEFAULT_DIRECTORY, load_district
 from streams.settings import Settings
 from streams.simulator.config import DEFAULT_RATE_PER_DAY, HEZHUANG, SimConfig, SimulationError, parse_rate
@@ -90,6 +91,8 @@ def simulate(
 ) -> None:
     """Simulate a street's 110 alarms and field responses: seeded, deterministic, with imperfect input."""
     settings = ctx.obj if isinstance(ctx.obj, Settings) else Settings.from_env()
+    if out is None:
+        asyncio.run(require_broker(settings.kafka_bootstrap))  # one clear line, not a traceback later
     try:
         config = SimConfig(
             seed=seed,

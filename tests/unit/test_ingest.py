@@ -10,7 +10,7 @@ import pytest
 
 from projections.rows import RowContext, event_row
 from schemas.codec import Codec
-from schemas.errors import POISON_CLASSES
+from schemas.errors import POISON_CLASSES, WeakKey
 from schemas.privacy import Redactor, mask_phone
 from schemas.validation import Limits
 from streams.ingest import Accepted, Message, Rejected, classify, dead_letter
@@ -154,5 +154,5 @@ def test_mask(phone: str, masked: str) -> None:
 
 
 def test_short_keys_are_refused() -> None:
-    with pytest.raises(ValueError, match="16 bytes"):
+    with pytest.raises(WeakKey, match="at least 16 bytes, got 5"):
         Redactor(b"short")
