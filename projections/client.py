@@ -25,7 +25,8 @@ def connect(dsn: str) -> Client:
     if path is not None:
         path.mkdir(parents=True, exist_ok=True)
         _lock(path)
-    return clickhouse_connect.get_client(dsn=dsn)
+    # Every timestamp comes back with its zone: UTC columns as UTC, toTimeZone(…, 'Asia/Shanghai') as +08:00.
+    return clickhouse_connect.get_client(dsn=dsn, tz_mode="aware")
 
 
 def embedded_path(dsn: str) -> Path | None:

@@ -12,7 +12,7 @@ from uuid import UUID
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from projections.errors import QueryRejected
+from projections.errors import ProjectionError, QueryRejected
 
 
 @dataclass(frozen=True)
@@ -23,18 +23,28 @@ class QueryResult:
     rows: list[list[Any]]
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime | date):
+def plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal | UUID):
         return str(value)
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     return value
+
+
+def iso(at: datetime) -> str:
+    """ISO-8601 with the zone always written: ``Z`` for UTC, ``+08:00`` for local time; a naive value is a bug."""
+    if at.tzinfo is None:
+        raise ProjectionError(f"a timestamp without a zone reached the output: {at!r}")
+    text = at.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def run_readonly(client: Client, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
@@ -43,4 +53,4 @@ def run_readonly(client: Client, sql: str, parameters: Mapping[str, Any] | None 
         result = client.query(sql, parameters=dict(parameters or {}), settings={"readonly": 1})
     except ClickHouseError as exc:
         raise QueryRejected(str(exc).strip()) from exc
-    return QueryResult(list(result.column_names), [[_plain(v) for v in row] for row in result.result_rows])
+    return QueryResult(list(result.column_names), [[plain(v) for v in row] for row in result.result_rows])

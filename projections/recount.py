@@ -1,7 +1,8 @@
 """Batch recounts of the streamed aggregates, by SQL from the raw projections: what ``alarmflow verify`` runs.
 
 Each query returns one row per difference between the stream's figure and the batch one, so a clean
-run returns no rows. Neither side uses FINAL: the projector inserts every event once.
+run returns no rows. Neither side uses FINAL: the projector inserts every event once. A side missing
+from a FULL JOIN reads as 0 through ifNull, whatever the session's join_use_nulls says.
 """
 
 from __future__ import annotations
@@ -38,10 +39,10 @@ SELECT street_code, grid, category, team, local_day,
        b.duration_sum_ms AS batch_duration_ms, s.duration_sum_ms AS stream_duration_ms
 FROM batch AS b
 FULL OUTER JOIN streamed AS s USING (street_code, grid, category, team, local_day)
-WHERE b.concluded != s.concluded OR b.success != s.success OR b.no_action != s.no_action
-   OR b.compensation != s.compensation OR b.duration_sum_ms != s.duration_sum_ms
+WHERE ifNull(b.concluded, 0) != ifNull(s.concluded, 0) OR ifNull(b.success, 0) != ifNull(s.success, 0)
+   OR ifNull(b.no_action, 0) != ifNull(s.no_action, 0) OR ifNull(b.compensation, 0) != ifNull(s.compensation, 0)
+   OR ifNull(b.duration_sum_ms, 0) != ifNull(s.duration_sum_ms, 0)
 ORDER BY local_day, street_code, grid, category, team
-SETTINGS join_use_nulls = 0
 """
 
 # For every counted alarm (non-police, in a street, with a place), the number of alarms of its
@@ -77,9 +78,8 @@ WITH
 SELECT hotspot_id, at, case_id, e.n AS batch_count, s.n AS stream_count
 FROM expected AS e
 FULL OUTER JOIN streamed AS s USING (hotspot_id, at, case_id)
-WHERE e.n != s.n
-ORDER BY at, hotspot_id
-SETTINGS join_use_nulls = 0
+WHERE ifNull(e.n, 0) != ifNull(s.n, 0)
+ORDER BY at, hotspot_id, case_id
 """
 
 TOTALS = """

@@ -15,16 +15,23 @@ AGENDA = """
 WITH
     toDateTime64(addDays(toDate({day:String}), 1), 3, 'Asia/Shanghai') AS day_end,
     ep AS (
-        SELECT episode_id, any(place_key) AS pk, argMax(place, occurred_at) AS place, any(family) AS family,
-               any(street_code) AS street_code, argMax(grid_code, occurred_at) AS grid_code,
-               argMax(team, occurred_at) AS team, min(episode_started_at) AS started_at,
-               argMaxIf(count, occurred_at, type != 'HotspotCooled') AS count, any(threshold) AS threshold,
-               any(window_days) AS window_days, maxIf(occurred_at, type = 'HotspotCooled') AS cooled_at,
-               countIf(type = 'HotspotCooled') > 0 AS cooled,
-               argMaxIf(sample_case_ids, occurred_at, type != 'HotspotCooled') AS samples
-        FROM hotspots
-        WHERE occurred_at < day_end
-        GROUP BY episode_id
+        SELECT episode_id, pk, tupleElement(latest, 1) AS place, family, street_code,
+               tupleElement(latest, 2) AS grid_code, tupleElement(latest, 3) AS team, started_at,
+               tupleElement(last_report, 1) AS count, threshold, window_days, cooled_at,
+               cooled_at IS NOT NULL AS cooled, tupleElement(last_report, 2) AS samples
+        FROM
+        (
+            SELECT episode_id, any(place_key) AS pk, any(family) AS family, any(street_code) AS street_code,
+                   argMax(tuple(place, grid_code, team), (occurred_at, count, event_id)) AS latest,
+                   min(episode_started_at) AS started_at,
+                   argMaxIf(tuple(count, sample_case_ids), (occurred_at, count, event_id), type != 'HotspotCooled')
+                       AS last_report,
+                   any(threshold) AS threshold, any(window_days) AS window_days,
+                   maxOrNullIf(occurred_at, type = 'HotspotCooled') AS cooled_at
+            FROM hotspots
+            WHERE occurred_at < day_end
+            GROUP BY episode_id
+        )
     ),
     recent AS (
         SELECT assumeNotNull(place_key) AS pk, splitByChar('.', category)[1] AS family,
@@ -39,14 +46,14 @@ SELECT multiIf(cooled, 'COOLED', toDate(toTimeZone(started_at, 'Asia/Shanghai'))
                'ACTIVE') AS status,
        ifNull(place, ep.pk) AS place, ep.family AS family, street_code, ifNull(grid_code, '') AS grid,
        ifNull(team, '') AS owning_force, count, threshold, window_days,
-       toDate(toTimeZone(started_at, 'Asia/Shanghai')) AS since, r.last_7d AS last_7d, r.prior_7d AS prior_7d,
-       multiIf(r.last_7d > r.prior_7d, 'rising', r.last_7d < r.prior_7d, 'falling', 'steady') AS trend,
+       toDate(toTimeZone(started_at, 'Asia/Shanghai')) AS since, ifNull(r.last_7d, 0) AS last_7d,
+       ifNull(r.prior_7d, 0) AS prior_7d,
+       multiIf(last_7d > prior_7d, 'rising', last_7d < prior_7d, 'falling', 'steady') AS trend,
        arrayStringConcat(samples, ' ') AS sample_cases
 FROM ep
 LEFT JOIN recent AS r ON r.pk = ep.pk AND r.family = ep.family
-WHERE NOT cooled OR toDate(toTimeZone(cooled_at, 'Asia/Shanghai')) = toDate({day:String})
-ORDER BY indexOf(['NEW', 'ACTIVE', 'COOLED'], status), count DESC, place
-SETTINGS join_use_nulls = 0
+WHERE NOT cooled OR toDate(toTimeZone(assumeNotNull(cooled_at), 'Asia/Shanghai')) = toDate({day:String})
+ORDER BY indexOf(['NEW', 'ACTIVE', 'COOLED'], status), count DESC, place, ep.episode_id
 """
 
 OVERALL_SUCCESS = """

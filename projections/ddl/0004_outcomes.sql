@@ -105,53 +105,74 @@ GROUP BY street_code, month, category
 HAVING compensation_yuan > 0
 ORDER BY street_code, month, compensation_yuan DESC;
 
--- Time from dispatch to conclusion, by street and force, from every counted case's duration.
+-- Time from dispatch to conclusion, by street and force, from every counted case's duration
+-- (nearest-rank quantiles, as everywhere: see alarmflow_nearest_rank in 0005_views.sql).
 CREATE OR REPLACE VIEW v_conclusion_time AS
 SELECT street_code, team, count() AS concluded,
-       round(quantileExact(0.5)(d) / 60000, 1) AS p50_min, round(quantileExact(0.9)(d) / 60000, 1) AS p90_min
+       round(alarmflow_nearest_rank(groupArray(d), 500) / 60000, 1) AS p50_min,
+       round(alarmflow_nearest_rank(groupArray(d), 900) / 60000, 1) AS p90_min
 FROM v_outcome_daily
 ARRAY JOIN durations_ms AS d
 GROUP BY street_code, team
 ORDER BY street_code, team;
 
--- One row per hotspot episode: when it started, its peak, and whether it has cooled.
+-- One row per hotspot episode: when it started, its peak, and whether it has cooled. The latest report
+-- is the one with the greatest (occurred_at, count, event_id): unique, so equal times cannot make it vary;
+-- values are taken through tuples so a NULL (a geohash cell has no place name) is taken, not skipped.
 CREATE OR REPLACE VIEW v_hotspot_history AS
-SELECT episode_id, any(hotspot_id) AS hotspot_id, any(place_key) AS place_key,
-       argMax(place, occurred_at) AS place, any(family) AS family, any(street_code) AS street_code,
-       argMax(grid_code, occurred_at) AS grid_code, argMax(team, occurred_at) AS team,
-       min(episode_started_at) AS started_at, countIf(type != 'HotspotCooled') AS reports,
-       max(count) AS peak, argMaxIf(count, occurred_at, type != 'HotspotCooled') AS last_count,
-       any(threshold) AS threshold, any(window_days) AS window_days,
-       maxIf(occurred_at, type = 'HotspotCooled') AS cooled_at_raw,
-       if(countIf(type = 'HotspotCooled') > 0, cooled_at_raw, NULL) AS cooled_at,
-       if(cooled_at IS NULL, 'active', 'cooled') AS status,
-       argMaxIf(sample_case_ids, occurred_at, type != 'HotspotCooled') AS sample_case_ids
-FROM hotspots
-GROUP BY episode_id
-ORDER BY started_at;
+SELECT episode_id, hotspot_id, place_key, tupleElement(latest, 1) AS place, family, street_code,
+       tupleElement(latest, 2) AS grid_code, tupleElement(latest, 3) AS team, started_at, reports, peak,
+       tupleElement(last_report, 1) AS last_count, threshold, window_days, cooled_at,
+       if(cooled_at IS NULL, 'active', 'cooled') AS status, tupleElement(last_report, 2) AS sample_case_ids
+FROM
+(
+    SELECT episode_id, any(hotspot_id) AS hotspot_id, any(place_key) AS place_key, any(family) AS family,
+           any(street_code) AS street_code,
+           argMax(tuple(place, grid_code, team), (occurred_at, count, event_id)) AS latest,
+           min(episode_started_at) AS started_at, countIf(type != 'HotspotCooled') AS reports, max(count) AS peak,
+           argMaxIf(tuple(count, sample_case_ids), (occurred_at, count, event_id), type != 'HotspotCooled')
+               AS last_report,
+           any(threshold) AS threshold, any(window_days) AS window_days,
+           maxOrNullIf(occurred_at, type = 'HotspotCooled') AS cooled_at
+    FROM hotspots
+    GROUP BY episode_id
+)
+ORDER BY started_at, episode_id;
 
 -- A call is a repeat when the same caller (by token) or the same place and category called within
--- the 7 days before it; repeat_of names the most recent such earlier case.
+-- the 7 days before it; repeat_of names the most recent such earlier case (on equal times, the
+-- greatest case id: earlier calls are first reduced to one per key and time, so the ASOF join has
+-- one candidate to find). A call with no earlier one is not in this view; `cases` then shows
+-- repeat_of NULL and repeat_reasons [].
 CREATE OR REPLACE VIEW v_repeat_calls AS
 WITH
     t AS (SELECT case_id, occurred_at, category, caller_token, place_key FROM triage),
+    callers AS (
+        SELECT assumeNotNull(caller_token) AS k, occurred_at AS at, max(case_id) AS case_id
+        FROM t WHERE caller_token IS NOT NULL GROUP BY k, at
+    ),
+    places AS (
+        SELECT concat(assumeNotNull(place_key), '|', category) AS k, occurred_at AS at, max(case_id) AS case_id
+        FROM t WHERE place_key IS NOT NULL GROUP BY k, at
+    ),
     by_caller AS (
-        SELECT a.case_id AS case_id, b.case_id AS prev_case, b.occurred_at AS prev_at
-        FROM (SELECT * FROM t WHERE caller_token IS NOT NULL) AS a
-        ASOF INNER JOIN (SELECT * FROM t WHERE caller_token IS NOT NULL) AS b
-            ON assumeNotNull(a.caller_token) = assumeNotNull(b.caller_token) AND a.occurred_at > b.occurred_at
-        WHERE dateDiff('second', b.occurred_at, a.occurred_at) <= 7 * 86400
+        SELECT a.case_id AS case_id, b.case_id AS prev_case, b.at AS prev_at
+        FROM (SELECT case_id, assumeNotNull(caller_token) AS k, occurred_at AS at FROM t WHERE caller_token IS NOT NULL)
+            AS a
+        ASOF INNER JOIN callers AS b ON a.k = b.k AND a.at > b.at
+        WHERE b.at >= a.at - INTERVAL 7 DAY
     ),
     by_place AS (
-        SELECT a.case_id AS case_id, b.case_id AS prev_case, b.occurred_at AS prev_at
-        FROM (SELECT * FROM t WHERE place_key IS NOT NULL) AS a
-        ASOF INNER JOIN (SELECT * FROM t WHERE place_key IS NOT NULL) AS b
-            ON assumeNotNull(a.place_key) = assumeNotNull(b.place_key) AND a.category = b.category
-               AND a.occurred_at > b.occurred_at
-        WHERE dateDiff('second', b.occurred_at, a.occurred_at) <= 7 * 86400
+        SELECT a.case_id AS case_id, b.case_id AS prev_case, b.at AS prev_at
+        FROM (
+            SELECT case_id, concat(assumeNotNull(place_key), '|', category) AS k, occurred_at AS at
+            FROM t WHERE place_key IS NOT NULL
+        ) AS a
+        ASOF INNER JOIN places AS b ON a.k = b.k AND a.at > b.at
+        WHERE b.at >= a.at - INTERVAL 7 DAY
     )
-SELECT case_id, argMax(prev_case, prev_at) AS repeat_of, max(prev_at) AS repeat_of_at,
-       groupUniqArray(reason) AS repeat_reasons
+SELECT case_id, toNullable(argMax(prev_case, (prev_at, prev_case))) AS repeat_of,
+       toNullable(max(prev_at)) AS repeat_of_at, arraySort(groupUniqArray(reason)) AS repeat_reasons
 FROM
 (
     SELECT case_id, prev_case, prev_at, 'caller' AS reason FROM by_caller

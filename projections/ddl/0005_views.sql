@@ -1,10 +1,24 @@
 -- Views over several projections. Views hold no data, so they are replaced at every start:
 -- changing one is editing it here.
 
+-- Every view below means the same under every session: none relies on join_use_nulls (a read-only
+-- session drops a view's own SETTINGS), on the session time zone, or on which of two equal rows an
+-- aggregate meets first. Right-hand sides of LEFT JOINs are Nullable by construction (toNullable, OrNull
+-- aggregates) or read through ifNull; argMax keys end with a unique column; zones are always named.
+
+-- The field events the case engine accepted: every lifecycle row but those it refused and dead-lettered
+-- (an Orphan, whose dispatch never came). `lifecycle` keeps everything that arrived.
+CREATE OR REPLACE VIEW v_lifecycle AS
+SELECT *
+FROM lifecycle
+WHERE (kafka_topic, kafka_partition, kafka_offset) NOT IN
+      (SELECT source_topic, source_partition, source_offset FROM deadletters);
+
 -- Current state, one row per dispatched case, folded from its facts at query time (so it is
 -- always consistent with them, and a replay cannot leave an old version behind). A stage is met
 -- at the earliest event of that stage or a later one; the latest conclusion (by time, then event id) is
--- the outcome, as in the stream's statistics; repeat_of links a repeat call to its predecessor.
+-- the outcome, as in the stream's statistics, with its compensation even when that is a correction to none;
+-- repeat_of links a repeat call to its predecessor.
 CREATE OR REPLACE VIEW cases AS
 WITH
     f AS (
@@ -15,45 +29,47 @@ WITH
                minOrNullIf(occurred_at, type = 'ResponderArrived') AS arrived_at,
                minOrNullIf(occurred_at, type = 'MediationConcluded') AS concluded_at,
                minOrNullIf(occurred_at, type = 'CaseClosed') AS closed_at,
-               argMaxIf(outcome, (occurred_at, event_id), type = 'MediationConcluded') AS outcome,
-               argMaxIf(compensation, (occurred_at, event_id), type = 'MediationConcluded') AS compensation,
+               -- a tuple, so a NULL outcome or compensation is taken, not skipped
+               argMaxIf(tuple(outcome, compensation), (occurred_at, event_id), type = 'MediationConcluded') AS latest,
                maxOrNullIf(occurred_at, type = 'MediationConcluded') AS outcome_at,
-               countIf(type = 'MediationConcluded') AS conclusions,
+               toNullable(countIf(type = 'MediationConcluded')) AS conclusions,
                groupUniqArrayIf(assumeNotNull(worker_id), worker_id IS NOT NULL) AS actors
-        FROM lifecycle GROUP BY case_id
+        FROM v_lifecycle GROUP BY case_id
     ),
     b AS (
-        SELECT case_id, countIf(stage = 'ACCEPT') > 0 AS accept_breached,
-               countIf(stage = 'CONTACT') > 0 AS contact_breached, countIf(stage = 'ARRIVE') > 0 AS arrive_breached
+        SELECT case_id, toNullable(countIf(stage = 'ACCEPT') > 0) AS accept_breached,
+               toNullable(countIf(stage = 'CONTACT') > 0) AS contact_breached,
+               toNullable(countIf(stage = 'ARRIVE') > 0) AS arrive_breached
         FROM sla_breaches GROUP BY case_id
     ),
     r AS (
-        SELECT case_id, count() AS reassignments, argMax(to_assignee, step) AS current_assignee,
+        SELECT case_id, toNullable(count()) AS reassignments, tupleElement(argMax(tuple(to_assignee), step), 1) AS current_assignee,
                groupUniqArrayIf(assumeNotNull(to_assignee), to_assignee IS NOT NULL) AS reassigned_to
         FROM reassignments GROUP BY case_id
     )
 SELECT d.case_id AS case_id, d.occurred_at AS dispatched_at, d.category AS category, d.priority AS priority,
        d.street_code AS street_code, d.grid_code AS grid_code, d.team AS team, d.level AS level,
-       d.assignee_id AS assignee_id, if(r.reassignments > 0, r.current_assignee, d.assignee_id) AS current_assignee,
-       d.accept_by AS accept_by, d.contact_by AS contact_by, d.arrive_by AS arrive_by,
+       d.assignee_id AS assignee_id,
+       if(ifNull(r.reassignments, 0) > 0, r.current_assignee, d.assignee_id) AS current_assignee,
+       d.sla_rule AS sla_rule, d.accept_by AS accept_by, d.contact_by AS contact_by, d.arrive_by AS arrive_by,
        f.accepted_at AS accepted_at, f.contacted_at AS contacted_at, f.arrived_at AS arrived_at,
        f.concluded_at AS concluded_at, f.closed_at AS closed_at,
-       if(f.conclusions > 0, f.outcome, NULL) AS outcome, f.outcome_at AS outcome_at, if(f.conclusions > 0, f.compensation, NULL) AS compensation,
+       if(ifNull(f.conclusions, 0) > 0, tupleElement(f.latest, 1), NULL) AS outcome, f.outcome_at AS outcome_at,
+       if(ifNull(f.conclusions, 0) > 0, tupleElement(f.latest, 2), NULL) AS compensation,
        ifNull(b.accept_breached, 0) AS accept_breached, ifNull(b.contact_breached, 0) AS contact_breached,
        ifNull(b.arrive_breached, 0) AS arrive_breached, ifNull(r.reassignments, 0) AS reassignments,
        dateDiff('millisecond', d.occurred_at, f.accepted_at) / 1000 AS accept_s,
        dateDiff('millisecond', d.occurred_at, f.contacted_at) / 1000 AS contact_s,
        dateDiff('millisecond', d.occurred_at, f.arrived_at) / 1000 AS arrive_s,
        f.actors AS actors,
-       arrayExists(a -> a != ifNull(d.assignee_id, '') AND NOT has(ifNull(r.reassigned_to, []), a), f.actors)
+       arrayExists(a -> a != ifNull(d.assignee_id, '') AND NOT has(r.reassigned_to, a), f.actors)
            AS acted_by_other,
        rc.repeat_of AS repeat_of, rc.repeat_reasons AS repeat_reasons
-FROM (SELECT * FROM dispatches ORDER BY event_id LIMIT 1 BY case_id) AS d
+FROM (SELECT * FROM dispatches ORDER BY occurred_at, event_id LIMIT 1 BY case_id) AS d
 LEFT JOIN f ON f.case_id = d.case_id
 LEFT JOIN b ON b.case_id = d.case_id
 LEFT JOIN r ON r.case_id = d.case_id
-LEFT JOIN v_repeat_calls AS rc ON rc.case_id = d.case_id
-SETTINGS join_use_nulls = 1;
+LEFT JOIN v_repeat_calls AS rc ON rc.case_id = d.case_id;
 
 -- One row per (dispatched case, stage): met on time, breached, cancelled (concluded or closed
 -- before the deadline, with the stage unmet), or open (not decided yet).
@@ -86,9 +102,9 @@ SELECT local_day, street_code, ifNull(grid_code, '') AS grid_code, team, stage,
        countIf(status = 'met') AS met, countIf(status = 'breached') AS breached,
        countIf(status = 'cancelled') AS cancelled, countIf(status = 'open') AS open,
        if(met + breached = 0, NULL, round(met / (met + breached), 4)) AS within_target,
-       round(quantileExactIf(0.5)(duration_s, duration_s IS NOT NULL), 1) AS p50_s,
-       round(quantileExactIf(0.9)(duration_s, duration_s IS NOT NULL), 1) AS p90_s,
-       round(quantileExactIf(0.95)(duration_s, duration_s IS NOT NULL), 1) AS p95_s
+       round(alarmflow_nearest_rank(groupArrayIf(assumeNotNull(duration_s), duration_s IS NOT NULL), 500), 1) AS p50_s,
+       round(alarmflow_nearest_rank(groupArrayIf(assumeNotNull(duration_s), duration_s IS NOT NULL), 900), 1) AS p90_s,
+       round(alarmflow_nearest_rank(groupArrayIf(assumeNotNull(duration_s), duration_s IS NOT NULL), 950), 1) AS p95_s
 FROM case_stages
 GROUP BY local_day, street_code, grid_code, team, stage
 ORDER BY local_day, street_code, grid_code, team, stage;
@@ -97,9 +113,9 @@ CREATE OR REPLACE VIEW v_sla_by_stage AS
 SELECT stage, countIf(status = 'met') AS met, countIf(status = 'breached') AS breached,
        countIf(status = 'cancelled') AS cancelled, countIf(status = 'open') AS open,
        if(met + breached = 0, NULL, round(met / (met + breached), 4)) AS within_target,
-       round(quantileExactIf(0.5)(duration_s, duration_s IS NOT NULL), 1) AS p50_s,
-       round(quantileExactIf(0.9)(duration_s, duration_s IS NOT NULL), 1) AS p90_s,
-       round(quantileExactIf(0.95)(duration_s, duration_s IS NOT NULL), 1) AS p95_s
+       round(alarmflow_nearest_rank(groupArrayIf(assumeNotNull(duration_s), duration_s IS NOT NULL), 500), 1) AS p50_s,
+       round(alarmflow_nearest_rank(groupArrayIf(assumeNotNull(duration_s), duration_s IS NOT NULL), 900), 1) AS p90_s,
+       round(alarmflow_nearest_rank(groupArrayIf(assumeNotNull(duration_s), duration_s IS NOT NULL), 950), 1) AS p95_s
 FROM case_stages
 GROUP BY stage
 ORDER BY indexOf(['ACCEPT', 'CONTACT', 'ARRIVE'], stage);
