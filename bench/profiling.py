@@ -36,7 +36,7 @@ BUCKETS = (
     ("json/", "json"),
     ("schemas/", "alarmflow schemas (codec, validation)"),
     ("fastavro", "fastavro"),
-    ("streams/agents/sla_state", "alarmflow SLA state <-> table JSON"),
+    ("streams/agents/state", "alarmflow engine state <-> changelog JSON"),
     ("streams/agents/", "alarmflow agents"),
     ("streams/domain/", "alarmflow domain"),
     ("streams/", "alarmflow streams (other)"),

@@ -1,6 +1,6 @@
-"""``python -m bench.sla_closed --cases N --samples K``: the pure SLA engine (dict-backed stores, as the unit tests
-drive it) fed N closed cases in event-time order, printing one JSON line per sample: cases fed so far, cases
-the store still holds, and this process's RSS. State for closed cases must stay flat, not grow with N.
+"""``python -m bench.sla_closed --cases N --samples K``: the pure case engine (as the unit tests drive it) fed N
+closed cases in event-time order, printing one JSON line per sample: cases fed so far, cases the engine still
+holds, and this process's RSS. State for closed cases must stay flat, not grow with N.
 
 Each case: CaseDispatched, InstructionAccepted (+20 s), PartyContacted (+60 s), ResponderArrived (+200 s),
 CaseClosed (+600 s); a case starts every ``--gap-s`` of event time (default 8.64 s: 10,000 cases a day), so the
@@ -21,10 +21,9 @@ from typing import Any
 
 from bench.machine import rss_mb
 from schemas.event import Event
-from streams.domain.memory import MemoryCases as Cases
-from streams.domain.memory import MemoryClocks as Clocks
+from streams.domain.case_engine import CaseEngine
+from streams.domain.engine import Record
 from streams.domain.sla import SlaTiming
-from streams.domain.sla_engine import Record, SlaEngine
 from streams.reference_files import load_district
 
 T0 = datetime(2026, 5, 12, 0, 0, tzinfo=UTC)
@@ -92,22 +91,23 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=20)
     parser.add_argument("--gap-s", type=float, default=8.64)
     args = parser.parse_args()
-    cases, clocks = Cases(), Clocks()
-    engine = SlaEngine(load_district(), SlaTiming(), cases, clocks)
+    engine = CaseEngine(load_district(), SlaTiming(retention=timedelta(hours=24)), 1, 1)
+    engine.load(0, None, [])
+    cases = engine.partitions[0].cases
     every = max(1, args.cases // args.samples)
     closed = 0
     start = time.perf_counter()
     for offset, event in enumerate(events(args.cases, timedelta(seconds=args.gap_s)), start=1):
         record = Record(event, "bench.case-events", 0, offset, event.fields["case_id"].encode(), b"", event.occurred_at)
-        for step in engine.on_record(record):
-            step.commit()
+        engine.on_record(record)
+        engine.flush(0)
         if event.type == "CaseClosed":
             closed += 1
             if closed % every == 0:
                 gc.collect()
                 sample = {
                     "closed_cases": closed,
-                    "cases_held": len(cases.data),
+                    "cases_held": len(cases),
                     "rss_mb": rss_mb_self(),
                     "records": offset,
                     "seconds": round(time.perf_counter() - start, 1),

@@ -17,8 +17,8 @@ from projections.sink import ClickHouseSink
 from schemas.codec import Codec
 from schemas.privacy import Redactor
 from schemas.validation import Limits
-from streams import faust_fixes
-from streams.agents import outcomes, projection, routing, sla
+from streams import faust_ext
+from streams.agents import projection, wiring
 from streams.agents.projection import FaustPublisher
 from streams.kafka_admin import DEADLETTER_MAX_BYTES, ensure_topics
 from streams.projector import Projector
@@ -31,8 +31,12 @@ log = logging.getLogger(__name__)
 def _faust_app(settings: Settings) -> faust.App:
     return faust.App(
         settings.app_id,
-        broker=f"kafka://{settings.kafka_bootstrap}",
-        store="memory://",
+        broker=f"{faust_ext.SCHEME}://{settings.kafka_bootstrap}",  # Kafka through streams.faust_ext.Transport
+        TableManager=faust_ext.TableManager,
+        # Tables persist locally (RocksDB): a restart recovers from its own files plus the changelog's tail, not
+        # from the whole changelog. No standby replicas: each worker reads only its own partitions' changelogs.
+        store="rocksdb://",
+        table_standby_replicas=0,
         datadir=str(settings.var_dir / "faust" / settings.app_id),
         topic_partitions=settings.partitions,
         topic_replication_factor=1,
@@ -69,7 +73,7 @@ def _on_start(app: faust.App, settings: Settings, policy_line: str) -> None:
 
 def create_app(settings: Settings) -> faust.App:
     """Validate the reference data and the database first: a bad file is a start-up error, not a crash later."""
-    faust_fixes.apply()
+    faust_ext.check_versions()
     district_dir = settings.district_dir or DEFAULT_DIRECTORY
     district, hotspot_policy = load_district(district_dir), load_hotspot_policy(district_dir)
     codec = Codec()
@@ -79,9 +83,7 @@ def create_app(settings: Settings) -> faust.App:
     app = _faust_app(settings)
     _on_start(app, settings, f"SLA policy in force: {district_dir / 'sla.json'}: {district.sla.describe()}")
     if settings.role in ("all", "agents"):
-        routing.register(app, settings, codec, district, redactor, limits)
-        sla.register(app, settings, codec, district, limits)
-        outcomes.register(app, settings, codec, district, hotspot_policy)
+        wiring.register(app, settings, codec, district, hotspot_policy, redactor, limits)
     if settings.role in ("all", "projector"):
         _add_projector(app, settings, codec, limits, redactor)
     return app

@@ -149,7 +149,7 @@ def query(ctx: click.Context, sql: str, fmt: str, params: tuple[str, ...]) -> No
 
 
 @main.command()
-@click.option("--wait-zero", is_flag=True, help="Block until the worker has caught up.")
+@click.option("--wait-zero", is_flag=True, help="Block until nothing but clock records is pending.")
 @click.option("--timeout", type=float, default=300.0, show_default=True)
 @click.pass_context
 def lag(ctx: click.Context, wait_zero: bool, timeout: float) -> None:
@@ -164,8 +164,14 @@ def lag(ctx: click.Context, wait_zero: bool, timeout: float) -> None:
     except AlarmflowError as exc:
         raise click.ClickException(str(exc)) from exc
     for x in lags:
-        click.echo(f"{x.group}\t{x.topic}\t{x.partition}\tcommitted={x.committed}\tend={x.end}\tlag={x.lag}")
-    click.echo(f"total lag {sum(x.lag for x in lags)}")
+        click.echo(
+            f"{x.group}\t{x.topic}\t{x.partition}\tcommitted={x.committed}\tend={x.end}\tlag={x.lag}"
+            f"\tpending={x.pending}"
+        )
+    click.echo(
+        f"total lag {sum(x.lag for x in lags)}, of which {sum(x.pending for x in lags)} pending "
+        "(the rest are clock records: ticks and progress announcements)"
+    )
 
 
 @main.command("reset-offsets")

@@ -45,9 +45,8 @@ class Settings:
     log_level: str = "info"
     district_dir: Path | None = None
     sla_lateness_ms: int = 60_000
-    sla_orphan_hold_s: int = 600
     sla_escalation_window_s: int = 60
-    sla_retention_h: int = 72  # a settled case is remembered this long: corrections of its outcome count
+    retention_h: int = 72  # settled cases, seen alarms, released holders, sealed days: remembered this long
     tick_interval_ms: int = 1000
     success_outcomes: str = "RESOLVED"  # comma-separated; success rate = success / (concluded − NO_ACTION_NEEDED)
     role: str = "all"  # all | agents | projector: scale agents over partitions, keep one projector

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from schemas.event import Event, from_millis, to_millis
 from streams.domain.routing import WORKER_SOURCE, derived_id
@@ -68,49 +67,19 @@ def _dt(ms: int | None) -> datetime | None:
     return None if ms is None else from_millis(ms)
 
 
-class ClockStore(Protocol):
-    def get(self, partition: int) -> PartitionClock: ...
+def announcement(tick_id: str, watermark: datetime) -> Event:
+    """A progress announcement: ``tick_id`` (``<stage>/<partition>``) has passed ``watermark`` in event time.
 
-    def put(self, partition: int, clock: PartitionClock) -> None: ...
-
-
-def tick_key(tick: Event) -> bytes:
-    return str(tick.fields["tick_id"]).encode()
-
-
-class Progress:
-    """The watermarks of a consumer's input partitions, announced downstream on every tick.
-
-    A stage that merges several partitions (the routing topic takes alarms from all of them) may
-    trust an event time only once every input partition has passed it: the minimum of these.
-    The clock moves on every record but is stored on ticks only, like the SLA engine's.
-    """
-
-    def __init__(self, clocks: ClockStore, lateness: timedelta) -> None:
-        self.clocks, self.lateness = clocks, lateness
-        self._clocks: dict[int, PartitionClock] = {}
-
-    def forget(self) -> None:
-        self._clocks.clear()
-
-    def on_record(self, partition: int, event: Event, appended_at: datetime) -> Event | None:
-        """Move the partition's clock; for a tick, the progress announcement to forward (if time is known)."""
-        clock = self._clocks.get(partition) or self.clocks.get(partition)
-        if event.type != "ClockTicked":
-            self._clocks[partition] = clock.on_data(event.occurred_at, appended_at, self.lateness)
-            return None
-        clock = clock.on_tick(appended_at, self.lateness)
-        self._clocks[partition] = clock
-        self.clocks.put(partition, clock)
-        if clock.watermark is None:
-            return None
-        return Event(
-            "ClockTicked",
-            {
-                "event_id": derived_id(event.event_id, "progress"),
-                "occurred_at": clock.watermark,
-                "source": WORKER_SOURCE,
-                "tick_id": f"progress/{partition}",
-                "partition": partition,
-            },
-        )
+    It travels as a ClockTicked record after everything it covers, so a downstream partition that has read it
+    has read every record its source will ever send for earlier times (within the allowed lateness). The id
+    is a function of the announcement, so a repeat after a crash carries the same one."""
+    return Event(
+        "ClockTicked",
+        {
+            "event_id": derived_id(f"{tick_id}@{to_millis(watermark)}", "progress"),
+            "occurred_at": watermark,
+            "source": WORKER_SOURCE,
+            "tick_id": tick_id,
+            "partition": int(tick_id.rsplit("/", 1)[1]),
+        },
+    )

@@ -13,6 +13,7 @@ function of the alarms' times, not of their arrival order.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -98,8 +99,8 @@ class Spot:
         return self.episode_start is not None
 
     def next_expiry(self, rule: HotspotRule) -> datetime | None:
-        """When the oldest alarm leaves the window; only a hot spot needs to be woken for it."""
-        return self.entries[0][0] + rule.window if self.hot and self.entries else None
+        """When the oldest alarm leaves the window: a hot spot may cool then, a cold one may be forgotten."""
+        return self.entries[0][0] + rule.window if self.entries else None
 
 
 def new_spot(s: Sighting) -> Spot:
@@ -123,9 +124,10 @@ def observe(spot: Spot, s: Sighting, rule: HotspotRule) -> tuple[Spot, list[Even
     spot, out = expire(spot, s.at, rule)
     if (s.at, s.case_id) in spot.entries:
         return spot, out  # the same case again: a re-delivery
-    entries = tuple(sorted((*spot.entries, (s.at, s.case_id))))
-    spot = replace(spot, entries=entries, team=s.team, grid=s.grid, place=s.place)
-    count = sum(1 for e in entries if e[0] <= s.at)
+    entries = list(spot.entries)
+    bisect.insort(entries, (s.at, s.case_id))  # in event-time order this is an append; a late alarm goes in place
+    spot = replace(spot, entries=tuple(entries), team=s.team, grid=s.grid, place=s.place)
+    count = bisect.bisect_right(entries, (s.at, "\uffff"))  # the alarms in (t - window, t]
     if spot.hot:
         out.append(_event("HotspotUpdated", spot, s.at, rule, s.case_id, count))
     elif count >= rule.threshold:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -221,3 +221,8 @@ def outcome_from_dict(d: Mapping[str, Any]) -> DailyOutcome:
         for case, v in d["cases"].items()
     }
     return DailyOutcome(d["key"], cases, d["version"])
+
+
+def day_end(day: date) -> datetime:
+    """The first instant after a local day (Asia/Shanghai), in that zone."""
+    return datetime.combine(day + timedelta(days=1), time(0), LOCAL_TZ)

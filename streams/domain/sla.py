@@ -1,12 +1,20 @@
-"""The SLA engine for one case: stages, deadlines, breaches, escalation, orphans. Pure.
+"""One case's state machine: stages, deadlines, breaches, escalation, release, orphans. Pure.
 
-A stage (ACCEPT, CONTACT, ARRIVE) is met at the earliest ``occurred_at`` of an event of that
-stage or a later one. A conclusion or close cancels what is not met yet. A stage is breached iff
-``min(t_met, t_cancel) > deadline``. Whether that is true is decided once, when the partition's
-watermark passes the deadline, and a breach is reported at most once.
+A stage (ACCEPT, CONTACT, ARRIVE) is met at the earliest ``occurred_at`` of an event of that stage
+or a later one. A conclusion or close cancels what is not met yet. A stage is breached iff
+``min(t_met, t_cancel) > deadline``. That is decided once, when the partition's watermark has
+passed the deadline (``watermark > deadline``: an event exactly at the deadline, arriving exactly
+the allowed lateness late, still counts), and a breach is reported at most once.
 
-``apply`` folds one lifecycle event into the case; ``advance`` decides everything due by a
-watermark. Both return the new case and the events to publish.
+When a dispatched case ends, its assignee's load is given back (AssignmentReleased) once the
+watermark passes the end, in time order with the escalations, so the holder released is the one a
+live run releases however late the dispatch was read. Field events that come before their case's
+dispatch wait in the case (``held``) until it comes; an AlarmTriaged that says the case is police
+or review work releases them untracked. If the dispatch stage has passed their time and neither
+came, they are orphans (``orphans``).
+
+``apply`` folds one event into the case; ``advance`` decides everything due by a watermark. Both
+return the new case and the events to publish.
 """
 
 from __future__ import annotations
@@ -17,7 +25,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from schemas.event import Event
-from streams.domain.dispatch import TERMINAL
 from streams.domain.district import District
 from streams.domain.outcomes import CaseKey, Mark, count_conclusion
 from streams.domain.routing import WORKER_SOURCE, derived_id
@@ -25,36 +32,30 @@ from streams.domain.routing import WORKER_SOURCE, derived_id
 STAGES = ("ACCEPT", "CONTACT", "ARRIVE")
 STAGE_OF = {"InstructionAccepted": 0, "PartyContacted": 1, "ResponderArrived": 2}
 DEADLINE_FIELDS = ("accept_by", "contact_by", "arrive_by")
+# A conclusion or a close ends a case: it frees the assignee and cancels unmet SLA stages.
+TERMINAL = frozenset({"MediationConcluded", "CaseClosed"})
+FIELD_TYPES = frozenset({*STAGE_OF, *TERMINAL})
 MS = timedelta(milliseconds=1)
 
 
 @dataclass(frozen=True)
 class SlaTiming:
-    """How the engine treats time: lateness, orphan hold, escalation window, retention.
+    """How the engine treats time: lateness, escalation window, retention.
     (The deadlines themselves come from the district's SlaPolicy.)"""
 
     lateness: timedelta = timedelta(seconds=60)
-    orphan_hold: timedelta = timedelta(minutes=10)
     escalation_window: timedelta = timedelta(seconds=60)
-    retention: timedelta = timedelta(hours=24)  # how long a quiet, settled case is remembered
+    retention: timedelta = timedelta(hours=72)  # how long a quiet, settled case is remembered
 
 
 @dataclass(frozen=True)
 class Held:
-    """A lifecycle event that arrived before its case's dispatch, with what a dead letter needs.
-
-    Its hold runs in log time (the broker's append time), not event time: our own dispatch is
-    appended seconds after the alarm, but in a backfill seconds of log can carry days of event time.
-    """
+    """A field event that arrived before its case's dispatch, with what a dead letter needs."""
 
     event: Event
     origin: tuple[str, int, int]
     key: bytes | None
     value: bytes
-    appended_at: datetime
-
-    def expires_at(self, policy: SlaTiming) -> datetime:
-        return self.appended_at + policy.orphan_hold
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,6 @@ class Assignment:
 @dataclass(frozen=True)
 class Case:
     case_id: str
-    partition: int
     tracked: bool | None = None  # None: unknown yet; False: police or review, no SLA
     deadlines: tuple[datetime, ...] | None = None
     assignment: Assignment | None = None
@@ -86,31 +86,42 @@ class Case:
     dispatched_at: datetime | None = None
     counted: Mark | None = None  # the conclusion that counts for the outcome statistics
     sla_rule: str | None = None  # the policy rule that set the deadlines (from the dispatch)
+    released: bool = False  # the assignee's load was given back (AssignmentReleased sent)
 
-    def pending(self, policy: SlaTiming) -> list[datetime]:
-        """Event times at which something is still to be decided (held events wait in log time)."""
+    def pending(self) -> list[datetime]:
+        """Event times at which something is still to be decided: deadlines, the end of an acceptance window,
+        and the release of the assignee when the case ended (decided in time order with the escalations, so
+        the holder released is the one of a live run, however late the dispatch was read)."""
         due: list[datetime] = []
         if self.deadlines is not None:
             due += [d for d, done in zip(self.deadlines, self.decided, strict=True) if not done]
-        if self.assignment is not None and self.assignment.escalate_at is not None:
-            due.append(self.assignment.escalate_at)
+        a = self.assignment
+        if a is not None:
+            if a.escalate_at is not None:
+                due.append(a.escalate_at)
+            if self.cancelled_at is not None and not self.released:
+                due.append(self.cancelled_at)
         return due
 
-    def next_due(self, policy: SlaTiming) -> datetime | None:
+    def next_due(self, timing: SlaTiming) -> datetime | None:
         """When ``advance`` next has work: a decision, or forgetting a settled case (so state stays bounded)."""
-        due = self.pending(policy)
+        due = self.pending()
         if not due and not self.held and self.last_at is not None:
-            due.append(self.last_at + policy.retention)
+            due.append(self.last_at + timing.retention)
         return min(due) if due else None
 
-    def expired(self, watermark: datetime, policy: SlaTiming) -> bool:
+    def expired(self, watermark: datetime, timing: SlaTiming) -> bool:
         """Nothing left to decide and quiet for the retention period: forget it."""
         return (
-            not self.pending(policy)
+            not self.pending()
             and not self.held
             and self.last_at is not None
-            and watermark >= self.last_at + policy.retention
+            and watermark > self.last_at + timing.retention
         )
+
+    @property
+    def oldest_held(self) -> datetime | None:
+        return min((h.event.occurred_at for h in self.held), default=None)
 
 
 def _min(a: datetime | None, b: datetime) -> datetime:
@@ -121,21 +132,37 @@ def _max(a: datetime | None, b: datetime) -> datetime:
     return b if a is None else max(a, b)
 
 
-def apply(case: Case, event: Event, held: Held | None = None) -> tuple[Case, list[Event]]:
-    """Fold one event (AlarmTriaged, CaseDispatched, CaseReassigned or a lifecycle event) into the case."""
+def apply(case: Case, event: Event, held: Held) -> tuple[Case, list[Event]]:
+    """Fold one event (AlarmTriaged, CaseDispatched, CaseReassigned or a field event) into the case."""
     if event.event_id in case.seen:
         return case, []  # an upstream duplicate is a fact about the source, not a new event
     case = replace(case, seen=case.seen | {event.event_id}, last_at=_max(case.last_at, event.occurred_at))
     f = event.fields
     if event.type == "AlarmTriaged":
-        return replace(case, tracked=f["disposition"] == "NON_POLICE" if case.tracked is None else case.tracked), []
+        if case.tracked is not None:
+            return case, []
+        if f["disposition"] == "NON_POLICE":
+            return replace(case, tracked=True), []
+        return _untracked(case)
     if event.type == "CaseDispatched":
         return _dispatched(case, f)
     if event.type == "CaseReassigned":
         return case, []  # our own escalation, already folded in when we decided it
-    if case.deadlines is None and case.tracked is not False and held is not None:
+    if case.deadlines is None and case.tracked is not False:
         return replace(case, held=(*case.held, held)), []
     return _lifecycle(case, event)
+
+
+def _untracked(case: Case) -> tuple[Case, list[Event]]:
+    """Police or review work: no SLA, and the field events that waited for a dispatch are accepted as they are."""
+    case = replace(case, tracked=False)
+    for h in _in_order(case.held):
+        case, _ = _lifecycle(case, h.event)
+    return replace(case, held=()), []
+
+
+def _in_order(held: tuple[Held, ...]) -> list[Held]:
+    return sorted(held, key=lambda h: (h.event.occurred_at, h.event.event_id))
 
 
 def _dispatched(case: Case, f: Mapping[str, Any]) -> tuple[Case, list[Event]]:
@@ -162,7 +189,7 @@ def _dispatched(case: Case, f: Mapping[str, Any]) -> tuple[Case, list[Event]]:
         sla_rule=f.get("sla_rule"),
     )
     out: list[Event] = []
-    for h in sorted(case.held, key=lambda h: (h.event.occurred_at, h.event.event_id)):
+    for h in _in_order(case.held):
         case, events = _lifecycle(case, h.event)
         out += events
     return replace(case, held=()), out
@@ -180,6 +207,23 @@ def _lifecycle(case: Case, event: Event) -> tuple[Case, list[Event]]:
     return case, []
 
 
+def _release(case: Case, a: Assignment, ended: datetime) -> tuple[Case, list[Event]]:
+    """The case ended (its first conclusion or close): its holder's open-case load goes back, once."""
+    return replace(case, released=True), [
+        Event(
+            "AssignmentReleased",
+            {
+                "event_id": derived_id(case.case_id, "AssignmentReleased"),
+                "occurred_at": ended,
+                "source": WORKER_SOURCE,
+                "case_id": case.case_id,
+                "street_code": a.street,
+                "assignee_id": a.assignee,
+            },
+        )
+    ]
+
+
 def _count(case: Case, conclusion: Event) -> tuple[Case, list[Event]]:
     """A dispatched case's conclusion feeds the outcome statistics (police and review cases have none)."""
     a = case.assignment
@@ -190,45 +234,43 @@ def _count(case: Case, conclusion: Event) -> tuple[Case, list[Event]]:
     return replace(case, counted=counted), out
 
 
-def release_orphans(case: Case, log_time: datetime, policy: SlaTiming) -> tuple[Case, list[Event]]:
-    """Held events whose dispatch did not come within the hold (in log time) go to the dead-letter topic."""
-    expired = [h for h in case.held if h.expires_at(policy) <= log_time]
-    if not expired:
+def orphans(case: Case, dispatched_by: datetime, lateness: timedelta) -> tuple[Case, list[Event]]:
+    """Held events older than the dispatch stage's progress: their dispatch would be here by now. Dead letters."""
+    if case.tracked is False:
         return case, []
-    return replace(case, held=tuple(h for h in case.held if h not in expired)), [_orphan(h, policy) for h in expired]
+    gone = [h for h in case.held if h.event.occurred_at < dispatched_by]
+    if not gone:
+        return case, []
+    kept = tuple(h for h in case.held if h not in gone)
+    return replace(case, held=kept), [_orphan(h, lateness) for h in gone]
 
 
-def advance(case: Case, watermark: datetime, policy: SlaTiming, district: District) -> tuple[Case, list[Event]]:
+def advance(case: Case, watermark: datetime, timing: SlaTiming, district: District) -> tuple[Case, list[Event]]:
     """Decide every deadline and escalation that the watermark has passed, in time order."""
     out: list[Event] = []
     while True:
-        due = case.next_due(policy)
-        if due is None or due > watermark:
+        due = [d for d in case.pending() if d < watermark]
+        if not due:
             return case, out
-        if not case.pending(policy):
-            return case, out  # only forgetting is left: the caller does that
-        case, events = _step(case, due, policy, district)
+        case, events = _step(case, min(due), timing, district)
         out += events
 
 
-def _step(case: Case, due: datetime, policy: SlaTiming, district: District) -> tuple[Case, list[Event]]:
-    expired = [h for h in case.held if h.event.occurred_at + policy.orphan_hold <= due]
-    if expired:
-        return replace(case, held=tuple(h for h in case.held if h not in expired)), [
-            _orphan(h, policy) for h in expired
-        ]
+def _step(case: Case, due: datetime, timing: SlaTiming, district: District) -> tuple[Case, list[Event]]:
     a = case.assignment
     if case.deadlines is not None:
         for i, deadline in enumerate(case.deadlines):
             if not case.decided[i] and deadline <= due:
                 decided = tuple(d or j == i for j, d in enumerate(case.decided))
-                return replace(case, decided=decided), _breach(case, i, policy)
+                return replace(case, decided=decided), _breach(case, i, timing)
+    if a is not None and case.cancelled_at is not None and not case.released and case.cancelled_at <= due:
+        return _release(case, a, case.cancelled_at)
     if a is not None and a.escalate_at is not None and a.escalate_at <= due:
-        return _escalate(case, a, policy, district)
-    return case, []
+        return _escalate(case, a, timing, district)
+    raise AssertionError(f"nothing due at {due} for {case.case_id}")  # pending() said there was
 
 
-def _breach(case: Case, i: int, policy: SlaTiming) -> list[Event]:
+def _breach(case: Case, i: int, timing: SlaTiming) -> list[Event]:
     assert case.deadlines is not None and case.assignment is not None
     deadline, met = case.deadlines[i], case.met[i]
     settled = [t for t in (met, case.cancelled_at) if t is not None]
@@ -251,14 +293,14 @@ def _breach(case: Case, i: int, policy: SlaTiming) -> list[Event]:
                 "assignee_id": a.assignee,
                 # Only a met time within the lateness horizon is sure to be known whenever the breach is
                 # decided (live, replay or backfill); a later one is left null and shows in the cases view.
-                "late_by_ms": None if met is None or met > deadline + policy.lateness else int((met - deadline) / MS),
+                "late_by_ms": None if met is None or met > deadline + timing.lateness else int((met - deadline) / MS),
                 "sla_rule": case.sla_rule,
             },
         )
     ]
 
 
-def _escalate(case: Case, a: Assignment, policy: SlaTiming, district: District) -> tuple[Case, list[Event]]:
+def _escalate(case: Case, a: Assignment, timing: SlaTiming, district: District) -> tuple[Case, list[Event]]:
     """The acceptance window ended: unless someone accepted (or the case ended) in time, go one level up."""
     window_end = a.escalate_at
     assert window_end is not None
@@ -271,7 +313,7 @@ def _escalate(case: Case, a: Assignment, policy: SlaTiming, district: District) 
         level=level,
         assignee=assignee,
         tried=(*a.tried, assignee) if assignee else a.tried,
-        escalate_at=None if level == "COMMAND_ROOM" else window_end + policy.escalation_window,
+        escalate_at=None if level == "COMMAND_ROOM" else window_end + timing.escalation_window,
         step=a.step + 1,
     )
     reassigned = Event(
@@ -305,14 +347,14 @@ def _next_level(a: Assignment, at: datetime, district: District) -> tuple[str, s
     return "COMMAND_ROOM", None
 
 
-def _orphan(h: Held, policy: SlaTiming) -> Event:
+def _orphan(h: Held, lateness: timedelta) -> Event:
     topic, partition, offset = h.origin
     origin = f"{topic}/{partition}/{offset}"
     return Event(
         "DeadLettered",
         {
             "event_id": derived_id(origin, "Orphan"),
-            "occurred_at": h.expires_at(policy),
+            "occurred_at": h.event.occurred_at,
             "source": WORKER_SOURCE,
             "origin": origin,
             "source_topic": topic,
@@ -320,8 +362,9 @@ def _orphan(h: Held, policy: SlaTiming) -> Event:
             "source_offset": offset,
             "source_key": h.key,
             "error_class": "Orphan",
-            "reason": f"{h.event.type} for case {h.event.fields['case_id']!r}: no dispatch within "
-            f"{policy.orphan_hold} of its event time",
+            "reason": f"{h.event.type} for case {h.event.fields['case_id']!r}: no dispatch or triage for it, and "
+            f"every alarm up to {(h.event.occurred_at + lateness).isoformat()} has been routed (an unknown case, "
+            "or one settled and forgotten after the retention)",
             "payload": h.value,
         },
     )

@@ -11,10 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.event import Event
-from streams.domain.clock import PartitionClock
-from streams.domain.hotspot_engine import HotspotEngine
-from streams.domain.hotspots import HotspotPolicy, HotspotRule, Sighting, Spot, expire, new_spot, observe
-from streams.domain.memory import MemoryPending, MemoryProgress, MemorySpots
+from streams.domain.hotspots import HotspotRule, Sighting, Spot, expire, new_spot, observe
 from streams.domain.outcomes import (
     CaseKey,
     DailyOutcome,
@@ -186,81 +183,3 @@ def test_each_episode_transition_on_a_virtual_clock() -> None:
     assert events[0].fields["episode_id"] != first_episode
     # the same case again is a re-delivery
     assert run(spot, [sight("E", 31.6)])[1] == []
-
-
-def triaged(case: str, day: float, place: str = "云上澜苑") -> Event:
-    return Event(
-        "AlarmTriaged",
-        {
-            "event_id": f"t-{case}",
-            "occurred_at": T0 + timedelta(days=day),
-            "source": "alarmflow.worker",
-            "case_id": case,
-            "category": "noise.renovation",
-            "disposition": "NON_POLICE",
-            "street_code": "330114005",
-            "grid_code": "HZ-T03",
-            "place": place,
-            "place_key": f"place:{place}",
-        },
-    )
-
-
-def progress(source: int, day: float) -> Event:
-    return Event(
-        "ClockTicked",
-        {
-            "event_id": f"p{source}-{day}",
-            "occurred_at": T0 + timedelta(days=day),
-            "source": "alarmflow.worker",
-            "tick_id": f"progress/{source}",
-            "partition": source,
-        },
-    )
-
-
-def engine_run(records: list[Event]) -> list[tuple[str, str, int]]:
-    policy = HotspotPolicy(RULE)
-    engine = HotspotEngine(DISTRICT, policy, 2, MemorySpots(), MemoryPending(), MemoryProgress())
-    out = []
-    for record in records:
-        for step in engine.on_record(0, record):
-            out += [(e.type, e.fields["sample_case_ids"][-1], e.fields["count"]) for e in step.events]
-            step.commit()
-    return out
-
-
-@settings(max_examples=100, deadline=None)
-@given(st.randoms(use_true_random=False))
-def test_the_engine_waits_for_every_source_and_ignores_arrival_order(rnd: Any) -> None:
-    alarms = [triaged(f"C{i}", i * 0.5) for i in range(8)]
-    in_order = engine_run([*alarms, progress(0, 10), progress(1, 10)])
-    assert in_order[0] == ("HotspotDetected", "C2", 3) and len(in_order) == 6
-    shuffled = rnd.sample(alarms, k=len(alarms))
-    assert engine_run([progress(0, 10), *shuffled, progress(1, 10)]) == in_order
-    # one source not heard from yet: nothing is decided
-    assert engine_run([*alarms, progress(0, 10)]) == []
-
-
-def test_partition_clock_still_moves_by_log_time_on_ticks() -> None:
-    clock = PartitionClock().on_data(T0, T0, timedelta(0)).on_tick(T0 + timedelta(seconds=5), timedelta(0))
-    assert clock.watermark == T0 + timedelta(seconds=5)
-
-
-def test_a_restart_with_state_ahead_of_the_input_folds_re_deliveries_in_order() -> None:
-    """Kill -9 mid-drain: the restored progress is complete and the pending list full, and the input resumes
-    from an older offset, so alarms come again after their time has passed. They wait for the drain."""
-    alarms = [triaged(f"C{i}", i * 0.5) for i in range(6)]
-    clean = engine_run([*alarms, progress(0, 10), progress(1, 10)])
-    spots, pending, known = MemorySpots(), MemoryPending(), MemoryProgress()
-    first = HotspotEngine(DISTRICT, HotspotPolicy(RULE), 2, spots, pending, known)
-    for record in [*alarms, progress(0, 10)]:
-        assert list(first.on_record(0, record)) == []  # nothing decided before source 1 speaks
-    known.put(0, {0: T0 + timedelta(days=10), 1: T0 + timedelta(days=10)})  # flushed just before the kill
-    restarted = HotspotEngine(DISTRICT, HotspotPolicy(RULE), 2, spots, pending, known)
-    out = []
-    for record in [alarms[5], alarms[3], progress(1, 10)]:  # re-delivered from the committed offset
-        for step in restarted.on_record(0, record):
-            out += [(e.type, e.fields["sample_case_ids"][-1], e.fields["count"]) for e in step.events]
-            step.commit()
-    assert out == clean

@@ -1,4 +1,5 @@
-"""The SLA engine on a virtual clock: timelines, ticks, restarts, backfills, permutations. No Kafka."""
+"""The case engine on a virtual clock: timelines, ticks, restarts, outages, backfills, orphans, releases,
+permutations. No Kafka: records are fed in log order, and the state is logged to a dict after each record."""
 
 from __future__ import annotations
 
@@ -12,59 +13,61 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.event import Event
-from streams.domain.memory import MemoryCases, MemoryClocks
+from streams.domain.case_engine import CaseEngine
+from streams.domain.clock import announcement
+from streams.domain.engine import META, Record
 from streams.domain.sla import SlaTiming
-from streams.domain.sla_engine import Record, SlaEngine
 from streams.reference_files import load_district
 
 DISTRICT = load_district()
 T0 = datetime(2026, 5, 12, 4, 0, tzinfo=UTC)  # 12:00 in Hezhuang: day shifts are on duty
-POLICY = SlaTiming(
-    lateness=timedelta(seconds=60), orphan_hold=timedelta(minutes=10), escalation_window=timedelta(seconds=60)
-)
+POLICY = SlaTiming(lateness=timedelta(seconds=60), escalation_window=timedelta(seconds=60))
 S = timedelta(seconds=1)
-
-
-Cases, Clocks = MemoryCases, MemoryClocks
+MS = timedelta(milliseconds=1)
 
 
 class Sim:
-    """One partition fed in log order; outputs are applied at once, as after a broker ack."""
+    """One case-events partition fed in log order; after each record its state is logged to ``store``, as the
+    agent does after each batch. A new Sim on the same store is a restarted worker."""
 
-    def __init__(self, cases: Cases | None = None, clocks: Clocks | None = None, policy: SlaTiming = POLICY) -> None:
-        self.cases, self.clocks = cases or Cases(), clocks or Clocks()
-        self.engine = SlaEngine(DISTRICT, policy, self.cases, self.clocks)
+    def __init__(self, store: dict[str, Any] | None = None, policy: SlaTiming = POLICY) -> None:
+        self.store: dict[str, Any] = {} if store is None else store
+        self.engine = CaseEngine(DISTRICT, policy, routing_partitions=1, outcome_partitions=1)
+        self.engine.load(0, self.store.get(META), [v for k, v in self.store.items() if k not in (META, "_offset")])
         self.out: list[Event] = []
-        self.offset = 0
+        self.offset = self.store.get("_offset", 0)
 
-    def feed(self, event: Event, appended_at: datetime | None = None) -> None:
+    def feed(self, event: Event, appended_at: datetime | None = None, own: bool = True) -> None:
         appended = appended_at or event.occurred_at
-        for step in self.engine.on_record(Record(event, "t.case-events", 0, self.offset, b"k", b"v", appended)):
-            self.out += step.events
-            step.commit()
+        record = Record(event, "t.case-events", 0, self.offset, b"k", b"v", appended, own)
+        # CaseReassigned goes to case-events and to the street's routing partition: count it once
+        self.out += [
+            e.event for e in self.engine.on_record(record) if e.topic != "routing" or e.event.type != "CaseReassigned"
+        ]
         self.offset += 1
+        for key, value in self.engine.flush(0):
+            if value is None:
+                self.store.pop(key, None)
+            else:
+                self.store[key] = value
+        self.store["_offset"] = self.offset
 
     def tick(self, appended_at: datetime) -> None:
-        self.feed(
-            Event(
-                "ClockTicked",
-                {
-                    "event_id": str(uuid.uuid4()),
-                    "occurred_at": appended_at,
-                    "source": "t",
-                    "tick_id": "tick/0",
-                    "partition": 0,
-                },
-            ),
-            appended_at,
-        )
+        self.feed(_tick("tick/0", appended_at), appended_at)
+
+    def dispatched_up_to(self, at: datetime, appended_at: datetime | None = None) -> None:
+        """The routing partition announces it has dispatched every alarm up to ``at``."""
+        self.feed(announcement("routing/0", at), appended_at or at)
 
     def run_to(self, at: datetime, step: timedelta = S) -> None:
-        """Ticks every ``step`` up to ``at``, like a quiet live partition."""
+        """Ticks every ``step`` up to ``at``, like a quiet live partition; dispatching keeps up with time."""
         last = self.engine.clock(0).last_append or T0
         t = last + step
         while t <= at:
             self.tick(t)
+            watermark = self.engine.clock(0).watermark
+            if watermark is not None:
+                self.dispatched_up_to(watermark, t)
             t += step
 
     def breaches(self) -> dict[tuple[str, str], Any]:
@@ -76,6 +79,15 @@ class Sim:
 
     def of(self, kind: str) -> list[Event]:
         return [e for e in self.out if e.type == kind]
+
+    @property
+    def cases(self) -> dict[str, Any]:
+        return self.engine.partitions[0].cases
+
+
+def _tick(tick_id: str, at: datetime) -> Event:
+    fields = {"event_id": str(uuid.uuid4()), "occurred_at": at, "source": "t", "tick_id": tick_id, "partition": 0}
+    return Event("ClockTicked", fields)
 
 
 def dispatched(
@@ -105,6 +117,7 @@ def dispatched(
             "arrive_by": at + 480 * S,
             "rule": "dispatch.grid_member",
             "place": None,
+            "sla_rule": "default",
         },
     )
 
@@ -169,15 +182,34 @@ def test_timelines_in_live_order(name: str, timeline: list[tuple[str, float]], e
     assert len(ids) == len(set(ids))
 
 
+def test_a_stage_met_exactly_at_its_deadline_counts_even_when_it_arrives_exactly_the_lateness_late() -> None:
+    sim = Sim()
+    sim.feed(dispatched())
+    deadline = T0 + 60 * S
+    # another case's event moves event time to exactly deadline + lateness: the watermark equals the deadline
+    sim.feed(field(ACCEPT, deadline + POLICY.lateness, case="OTHER"), deadline + POLICY.lateness)
+    assert sim.engine.clock(0).watermark == deadline
+    sim.feed(_field_event(ACCEPT, deadline), deadline + POLICY.lateness)  # at the deadline, exactly lateness late
+    sim.run_to(T0 + timedelta(minutes=20))
+    assert ("C1", "ACCEPT") not in sim.breaches()
+    one_ms_later = Sim()
+    one_ms_later.feed(dispatched())
+    later = deadline + POLICY.lateness + MS
+    one_ms_later.feed(field(ACCEPT, later, case="OTHER"), later)
+    one_ms_later.feed(_field_event(ACCEPT, deadline), later)  # now 1 ms beyond the lateness
+    one_ms_later.run_to(T0 + timedelta(minutes=20))
+    assert ("C1", "ACCEPT") in one_ms_later.breaches()
+
+
 def test_a_missing_acceptance_is_decided_by_ticks_alone_after_the_lateness() -> None:
     sim = Sim()
     sim.feed(dispatched())
-    sim.run_to(T0 + 119 * S)
-    assert sim.breaches() == {}  # deadline +60 s, plus 60 s allowed lateness
+    sim.run_to(T0 + 120 * S)
+    assert sim.breaches() == {}  # the watermark is at the deadline, not past it
     sim.run_to(T0 + 121 * S)
     assert sim.breaches() == {("C1", "ACCEPT"): None}
     breach = sim.of("SlaBreached")[0].fields
-    assert breach["occurred_at"] == T0 + 60 * S + timedelta(milliseconds=1)
+    assert breach["occurred_at"] == T0 + 60 * S + MS and breach["sla_rule"] == "default"
     assert breach["assignee_id"] == "GW-10" and breach["street_code"] == "330114005"
 
 
@@ -202,36 +234,99 @@ def test_duplicates_change_nothing() -> None:
     assert len(sim.of("SlaBreached")) == 3
 
 
-def test_events_before_their_dispatch_are_held_then_applied() -> None:
+def test_events_before_their_dispatch_wait_for_it_however_long_the_log_takes() -> None:
     sim = Sim()
     sim.feed(_field_event(ACCEPT, T0 + 10 * S), T0 + 11 * S)
     sim.feed(_field_event(ARRIVE, T0 + 100 * S), T0 + 101 * S)
-    sim.feed(dispatched(), T0 + 102 * S)  # a replay: the router's dispatch lands after the field events
-    sim.run_to(T0 + 20 * 60 * S)
+    sim.tick(T0 + 3600 * S)  # an hour of log time passes: the dispatch stage has not said anything yet
+    sim.feed(dispatched(), T0 + 3601 * S)
+    sim.run_to(T0 + 5000 * S)
     assert sim.breaches() == {} and sim.of("DeadLettered") == []
 
 
-def test_an_orphan_is_dead_lettered_after_the_hold_in_log_time() -> None:
+def test_an_orphan_is_dead_lettered_once_the_dispatch_stage_has_passed_its_time() -> None:
     sim = Sim()
     sim.feed(field(ACCEPT, T0, case="NOPE"), T0)
-    sim.run_to(T0 + 599 * S)
-    assert sim.of("DeadLettered") == []
-    sim.run_to(T0 + 601 * S)
+    sim.dispatched_up_to(T0 - MS)
+    sim.tick(T0 + 3600 * S)
+    assert sim.of("DeadLettered") == []  # log time alone decides nothing
+    sim.dispatched_up_to(T0)
+    assert sim.of("DeadLettered") == []  # at its time, an alarm at the same moment may still be dispatched
+    sim.dispatched_up_to(T0 + MS)
     [letter] = sim.of("DeadLettered")
     assert letter.fields["error_class"] == "Orphan" and "NOPE" in letter.fields["reason"]
     assert letter.fields["origin"] == "t.case-events/0/0" and letter.fields["payload"] == b"v"
+    assert sim.cases["NOPE"].held == ()
 
 
-def test_a_backfill_holds_its_orphans_while_log_time_stands_still() -> None:
+def test_field_events_of_police_and_review_cases_are_accepted_untracked_in_any_order() -> None:
+    review = Event(
+        "AlarmTriaged",
+        {"event_id": "t1", "occurred_at": T0, "source": "w", "case_id": "R1", "disposition": "REVIEW"},
+    )
+    for order in ("triage first", "field events first"):
+        sim = Sim()
+        events = [field(ACCEPT, T0 + 20 * S, case="R1"), field(CLOSE, T0 + 90 * S, case="R1", reported_to=[])]
+        if order == "triage first":
+            events.insert(0, review)
+        else:
+            events.append(review)
+        for e in events:
+            sim.feed(e, e.occurred_at + 5 * S)
+        sim.run_to(T0 + timedelta(hours=2), step=30 * S)
+        assert sim.of("DeadLettered") == [] and sim.breaches() == {} and sim.of("AssignmentReleased") == [], order
+        assert sim.cases["R1"].tracked is False and sim.cases["R1"].held == ()
+
+
+def test_an_outage_delays_the_dispatch_past_the_field_events_and_changes_nothing() -> None:
+    """The worker is down for 15 minutes: the dispatch lands after the case's field events, and after field
+    events of later cases too; the breaches and releases are those of a live run."""
+    timeline = [(ACCEPT, 90), (CONTACT, 150), (ARRIVE, 700), (CLOSE, 900)]
+    live = Sim()
+    live.feed(dispatched())
+    for kind, seconds in timeline:
+        live.run_to(T0 + seconds * S)
+        live.feed(_field_event(kind, T0 + seconds * S))
+    live.run_to(T0 + timedelta(minutes=40))
+    outage = Sim()
+    for kind, seconds in timeline:  # appended while the worker is down: nobody ticks, nobody dispatches
+        outage.feed(_field_event(kind, T0 + seconds * S))
+    back = T0 + timedelta(minutes=16)
+    outage.feed(dispatched(), back)
+    outage.run_to(T0 + timedelta(minutes=40))
+    assert live.breaches() == outage.breaches() == {("C1", "ACCEPT"): 30_000, ("C1", "ARRIVE"): None}
+    assert [e.fields for e in live.of("AssignmentReleased")] == [e.fields for e in outage.of("AssignmentReleased")]
+    assert outage.of("DeadLettered") == []
+
+
+def test_a_close_before_the_dispatch_is_read_releases_the_assignee_when_it_comes() -> None:
     sim = Sim()
-    today = T0 + timedelta(days=30)
-    sim.feed(field(ACCEPT, T0, case="C1"), today)
-    for i in range(1, 50):  # a month of other cases' events, appended within a second
-        sim.feed(field(ACCEPT, T0 + timedelta(hours=i), case=f"X{i}"), today + i * timedelta(milliseconds=10))
-    assert sim.of("DeadLettered") == []
-    sim.feed(dispatched(), today + S)
-    sim.run_to(today + 20 * S)
-    assert ("C1", "ACCEPT") not in sim.breaches()
+    sim.feed(field(CLOSE, T0 + 30 * S, reported_to=[]))
+    sim.feed(dispatched(), T0 + 40 * S)
+    sim.run_to(T0 + 200 * S)  # decided once the watermark passes the close, with the escalations in time order
+    [release] = sim.of("AssignmentReleased")
+    assert release.fields == {
+        **release.fields,
+        "case_id": "C1",
+        "street_code": "330114005",
+        "assignee_id": "GW-10",
+        "occurred_at": T0 + 30 * S,
+    }
+    sim.feed(field(CONCLUDE, T0 + 60 * S, outcome="RESOLVED", compensation=None, summary=""))
+    sim.run_to(T0 + 300 * S)
+    assert len(sim.of("AssignmentReleased")) == 1  # once per case
+    assert sim.of("CaseReassigned") == []  # ended before its acceptance window did
+
+
+def test_an_escalated_case_releases_its_current_holder_and_tells_the_street() -> None:
+    sim = Sim()
+    sim.feed(dispatched())
+    sim.run_to(T0 + 150 * S)
+    [moved] = sim.of("CaseReassigned")
+    sim.feed(field(CLOSE, T0 + 100 * S, reported_to=[]), T0 + 150 * S)  # before the next window ends at 120 s
+    sim.run_to(T0 + 300 * S)
+    [release] = sim.of("AssignmentReleased")
+    assert release.fields["assignee_id"] == moved.fields["to_assignee"] != "GW-10"
 
 
 def test_escalation_moves_up_one_level_per_window_and_acceptance_stops_it() -> None:
@@ -254,16 +349,27 @@ def test_escalation_moves_up_one_level_per_window_and_acceptance_stops_it() -> N
     assert sim3.breaches() == {("C1", "ACCEPT"): 40_000, ("C1", "CONTACT"): None, ("C1", "ARRIVE"): None}
 
 
-def test_a_restart_continues_from_stored_state_without_repeating_a_breach() -> None:
-    cases, clocks = Cases(), Clocks()
-    first = Sim(cases, clocks)
+def test_a_restart_continues_from_the_logged_state_without_repeating_a_breach() -> None:
+    store: dict[str, Any] = {}
+    first = Sim(store)
     first.feed(dispatched())
     first.run_to(T0 + 150 * S)
     assert list(first.breaches()) == [("C1", "ACCEPT")]
-    second = Sim(cases, clocks)  # a new process: the in-memory index and clock are rebuilt
-    second.offset = first.offset
+    second = Sim(store)  # a new process: state and clock come from the log
+    assert second.engine.clock(0) == first.engine.clock(0)  # the clock is logged with every batch
     second.run_to(T0 + 20 * 60 * S)
     assert list(second.breaches()) == [("C1", "CONTACT"), ("C1", "ARRIVE")]
+
+
+def test_a_restart_between_ticks_never_moves_the_watermark_back() -> None:
+    store: dict[str, Any] = {}
+    first = Sim(store)
+    first.feed(dispatched())
+    first.tick(T0 + 10 * S)
+    first.feed(field(ACCEPT, T0 + 400 * S, case="LATER"), T0 + 400 * S)  # data moves the clock, no tick follows
+    before = first.engine.clock(0).watermark
+    second = Sim(store)
+    assert second.engine.clock(0).watermark == before == T0 + 340 * S
 
 
 def test_an_upstream_clock_running_ahead_does_not_advance_time() -> None:
@@ -275,10 +381,10 @@ def test_an_upstream_clock_running_ahead_does_not_advance_time() -> None:
     assert sim.breaches() == {}
 
 
-def test_live_and_backfill_give_the_same_breaches() -> None:
-    rng = random.Random(4)
+def _cases(n: int, seed: int) -> list[Event]:
+    rng = random.Random(seed)
     events: list[Event] = []
-    for i in range(20):
+    for i in range(n):
         at = T0 + timedelta(minutes=7 * i)
         case = f"B{i}"
         events.append(dispatched(case, at))
@@ -288,18 +394,31 @@ def test_live_and_backfill_give_the_same_breaches() -> None:
             if rng.random() < 0.85:
                 e = _field_event(kind, t)
                 events.append(Event(e.type, {**e.fields, "case_id": case, "event_id": f"{case}{kind}"}))
-    events.sort(key=lambda e: e.occurred_at)
+    return sorted(events, key=lambda e: e.occurred_at)
+
+
+def test_live_and_a_backfill_published_before_the_dispatches_give_the_same_breaches() -> None:
+    events = _cases(20, seed=4)
     live = Sim()
     for e in events:
         live.run_to(e.occurred_at)
         live.feed(e)
     live.run_to(events[-1].occurred_at + timedelta(minutes=30))
+    # a day published before the worker starts: every field event is in the log before any dispatch
     backfill = Sim()
     today = T0 + timedelta(days=30)
-    for i, e in enumerate(events):
-        backfill.feed(e, today + i * timedelta(milliseconds=5))
+    field_events = [e for e in events if e.type != "CaseDispatched"]
+    for i, e in enumerate(field_events):
+        backfill.feed(e, today + i * 5 * MS)
+    for i, e in enumerate(e for e in events if e.type == "CaseDispatched"):
+        backfill.feed(e, today + S + i * 5 * MS)
+        backfill.dispatched_up_to(e.occurred_at, today + S + i * 5 * MS)
     backfill.run_to(today + timedelta(minutes=30))
     assert live.breaches() == backfill.breaches() and live.breaches()
+    assert backfill.of("DeadLettered") == []
+    assert {e.event_id for e in live.of("AssignmentReleased")} == {
+        e.event_id for e in backfill.of("AssignmentReleased")
+    }
 
 
 @settings(max_examples=100, deadline=None)
@@ -324,7 +443,7 @@ def test_permuting_events_within_the_lateness_never_changes_the_breaches(seed: i
     def run(order: list[Event]) -> set[tuple[str, str, datetime]]:
         sim = Sim()
         for n, e in enumerate(order):
-            sim.feed(e, T0 + n * timedelta(milliseconds=1))  # one quick backfill: event time decides
+            sim.feed(e, T0 + n * MS)  # one quick backfill: event time decides
         sim.run_to(T0 + timedelta(hours=2), step=30 * S)
         pairs = [(b.fields["case_id"], b.fields["stage"]) for b in sim.of("SlaBreached")]
         assert len(pairs) == len(set(pairs))  # at most one breach per (case, stage)
@@ -333,12 +452,38 @@ def test_permuting_events_within_the_lateness_never_changes_the_breaches(seed: i
     assert run(ordered) == run(shuffled)
 
 
-def test_a_settled_case_forgotten_after_retention_is_not_reopened_by_a_redelivery() -> None:
+def test_a_case_is_forgotten_after_the_retention_and_a_later_field_event_is_an_orphan_not_dropped() -> None:
     sim = Sim(policy=SlaTiming(lateness=60 * S, retention=timedelta(hours=1)))
     sim.feed(dispatched())
     sim.feed(_field_event(ARRIVE, T0 + 30 * S))
-    sim.feed(field(ACCEPT, T0 + timedelta(hours=3), case="LATER"))  # time moves on: C1 is forgotten
-    assert sim.cases.get("C1") is None
-    sim.feed(dispatched())  # a new deployment re-publishes its derived history
-    sim.run_to(T0 + timedelta(hours=3, minutes=20), step=10 * S)
-    assert sim.breaches() == {} and sim.cases.get("C1") is None
+    sim.feed(field(CLOSE, T0 + 60 * S, reported_to=[]))
+    sim.run_to(T0 + timedelta(hours=2), step=30 * S)
+    assert "C1" not in sim.cases and "C1" not in sim.store  # forgotten, and the forgetting is logged
+    sim.feed(field(CONCLUDE, T0 + 50 * S, outcome="RESOLVED", compensation=None, summary=""))  # 2 h late
+    sim.run_to(T0 + timedelta(hours=2, minutes=5), step=30 * S)
+    [letter] = sim.of("DeadLettered")
+    assert letter.fields["error_class"] == "Orphan" and sim.breaches() == {}
+
+
+def test_another_deployments_decisions_are_not_taken_for_this_ones() -> None:
+    sim = Sim()
+    sim.feed(dispatched(), own=False)  # a dispatch a previous deployment wrote to the shared topic
+    sim.run_to(T0 + timedelta(minutes=20))
+    assert sim.breaches() == {} and "C1" not in sim.cases
+
+
+def test_state_stays_bounded_over_many_closed_cases() -> None:
+    sim = Sim(policy=SlaTiming(lateness=60 * S, retention=timedelta(hours=2)))
+    gap = timedelta(minutes=3)
+    for i in range(600):  # 30 hours of cases, each closed within 20 minutes
+        at = T0 + i * gap
+        case = f"K{i}"
+        sim.feed(dispatched(case, at))
+        for kind, after in ((ACCEPT, 20), (ARRIVE, 300), (CLOSE, 1200)):
+            e = _field_event(kind, at + after * S)
+            sim.feed(Event(e.type, {**e.fields, "case_id": case, "event_id": f"{case}{kind}"}), at + MS)
+        sim.tick(at + 2 * S)
+    held = len(sim.cases)
+    assert held <= (timedelta(hours=2) + timedelta(minutes=30)) / gap + 5, held
+    agenda = sim.engine.partitions[0].due
+    assert len(agenda) <= held  # one live entry per case, however often each was saved

@@ -1,0 +1,172 @@
+"""What every engine shares: the record it is fed, what it emits, and how its state changes are tracked. Pure.
+
+Each agent feeds one engine the records of one input topic, a batch at a time, in log order per
+partition. The engine changes its in-memory state and returns what to publish. After the batch the
+agent publishes the emits (those marked ``after`` only once everything before them is acknowledged),
+then logs the state changes the engine hands over, then acknowledges the input. A crash anywhere
+before the end repeats the batch: outputs may repeat (with the same event ids), never go missing.
+
+State changes of one partition are logged in an order that makes every prefix safe to recover
+from: entries written or updated first, deletions next, the partition's clock last. A crash that
+logs only part of a batch can therefore leave an entry both added and not yet removed elsewhere
+(the engines treat a second sighting as a repeat), but never a clock ahead of the entries it covers.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from schemas.event import Event
+
+META = "meta"  # the key of a partition's clock and progress: always logged last
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A consumed record as an engine needs it: the event, where it came from, and whether this deployment wrote it.
+
+    ``own`` is False for derived events (dispatches, ticks, hand-offs) another deployment sharing the topics
+    wrote: an engine decides only from its own deployment's derived events, so a fresh deployment over old
+    topics reprocesses the upstream events as a backfill instead of mixing two deployments' decisions."""
+
+    event: Event
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    appended_at: datetime
+    own: bool = True
+
+    @property
+    def origin(self) -> tuple[str, int, int]:
+        return self.topic, self.partition, self.offset
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    """An event to publish to a topic (by its suffix, e.g. ``case-events``).
+
+    ``key`` defaults to the event's contract key; ``partition`` pins a partition (progress announcements go
+    to each one); ``after`` holds it back until every emit before it is acknowledged, so a downstream
+    partition never sees an announcement before the records it covers."""
+
+    topic: str
+    event: Event
+    key: str | None = None
+    partition: int | None = None
+    after: bool = False
+
+
+class Changes:
+    """The keys of one partition's state changed since the last flush, in the order they were last changed."""
+
+    def __init__(self) -> None:
+        self._puts: dict[str, None] = {}
+        self._deletes: dict[str, None] = {}
+
+    def put(self, key: str) -> None:
+        self._deletes.pop(key, None)
+        self._puts.pop(key, None)  # re-inserted last: the latest write decides its place in the order
+        self._puts[key] = None
+
+    def delete(self, key: str) -> None:
+        self._puts.pop(key, None)
+        self._deletes[key] = None
+
+    def drain(self) -> tuple[list[str], list[str]]:
+        """(written keys, deleted keys), META last among the written; forgets them."""
+        puts, deletes = list(self._puts), list(self._deletes)
+        self._puts.clear()
+        self._deletes.clear()
+        if META in puts:
+            puts.remove(META)
+            puts.append(META)
+        return puts, deletes
+
+    def __bool__(self) -> bool:
+        return bool(self._puts or self._deletes)
+
+
+def flush_order(entries: Mapping[str, Any], changes: Changes, meta: Any | None = None) -> list[tuple[str, Any | None]]:
+    """The changes as (key, value or None for a deletion): writes, deletions, then META (see the module doc)."""
+    puts, deletes = changes.drain()
+    out: list[tuple[str, Any | None]] = [(k, entries[k]) for k in puts if k != META]
+    out += [(k, None) for k in deletes]
+    if META in puts:
+        out.append((META, meta))
+    return out
+
+
+class Frontier:
+    """The watermarks announced by each of ``sources`` upstream partitions; their minimum once all have spoken.
+
+    A stage that merges several partitions may trust an event time only once every one of them has
+    passed it."""
+
+    def __init__(self, sources: int, known: Mapping[int, datetime] | None = None) -> None:
+        self.sources = sources
+        self.known: dict[int, datetime] = dict(known or {})
+
+    def announce(self, source: int, at: datetime) -> bool:
+        """Record an announcement; True if it moved that source forward."""
+        if source in self.known and at <= self.known[source]:
+            return False
+        self.known[source] = at
+        return True
+
+    @property
+    def watermark(self) -> datetime | None:
+        if len(self.known) < self.sources:
+            return None
+        return min(self.known.values())
+
+
+class Agenda:
+    """Keys by the time they are next due, one live entry per key: setting a key's time again supersedes its
+    entry instead of piling up a second one, so the heap holds about one entry per key however often it is set."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[datetime, str]] = []
+        self._at: dict[str, datetime] = {}
+
+    def set(self, key: str, at: datetime | None) -> None:
+        if at is None:
+            self._at.pop(key, None)  # its heap entry is now stale and is skipped when it surfaces
+            return
+        if self._at.get(key) == at:
+            return
+        self._at[key] = at
+        heapq.heappush(self._heap, (at, key))
+
+    def pop_before(self, until: datetime) -> list[str]:
+        """Keys due strictly before ``until``, each once, in time then key order; they leave the agenda
+        (the caller sets them again if they are still due later)."""
+        due: list[str] = []
+        heap = self._heap
+        while heap and heap[0][0] < until:
+            at, key = heapq.heappop(heap)
+            if self._at.get(key) == at:
+                del self._at[key]
+                due.append(key)
+        return due
+
+    def first(self) -> datetime | None:
+        """The earliest live time (stale entries at the top are dropped on the way)."""
+        heap = self._heap
+        while heap and self._at.get(heap[0][1]) != heap[0][0]:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def __len__(self) -> int:
+        return len(self._at)
+
+
+def sources_of(tick_id: str, prefix: str) -> int | None:
+    """The source partition of a progress announcement ``<prefix>/<n>``; None for any other tick."""
+    head, _, tail = tick_id.partition("/")
+    return int(tail) if head == prefix and tail.isdigit() else None

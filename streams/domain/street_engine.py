@@ -1,0 +1,311 @@
+"""The street engine: one routing partition's dispatch book and hotspots. Pure.
+
+A routing partition carries, keyed by street: every located non-police AlarmTriaged (from triage), the
+AssignmentReleased and CaseReassigned of its cases (from the case engine) and each alarms partition's
+progress (ClockTicked ``alarms/<n>``).
+
+Dispatch. Each triaged alarm is dispatched once, to the on-duty member with the fewest open cases
+(``assign``). A release ends the case's hold on its member, an escalation moves it. The load is not
+stored: it is counted from the holders (open ones, per member), so each event changes one entry and a
+crash that logs part of a batch cannot leave a count out of step with its cases. Decisions follow
+the partition's log order, so the same log gives the same assignments, and the load always equals
+the open cases once every release is read. A released case is remembered for the retention, so a
+re-delivered alarm is not dispatched again, then forgotten.
+
+Hotspots. Alarms wait until every alarms partition has passed their time (the minimum of the announced
+watermarks); then they and the window expiries are folded in event-time order, so the episodes are a
+function of the alarms' times, not of their arrival order. A spot whose alarms have all left the window
+and that is not hot is forgotten.
+
+After a batch whose watermark moved, the engine announces it (ClockTicked ``routing/<n>``) to every
+case-events partition: every dispatch for an alarm up to that time has been published before it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from schemas.event import Event, to_millis
+from streams.domain.clock import announcement
+from streams.domain.district import District
+from streams.domain.engine import META, Agenda, Changes, Emit, Frontier, Record, flush_order, sources_of
+from streams.domain.hotspots import HotspotPolicy, Sighting, Spot, expire, family, new_spot, observe
+from streams.domain.routing import assign, dispatched_event, team_for
+
+DERIVED = frozenset({"AlarmTriaged", "AssignmentReleased", "CaseReassigned", "ClockTicked"})
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds a dispatched case ('' for the command room), and when it ended (None while open)."""
+
+    assignee: str
+    released_at: datetime | None = None
+
+
+@dataclass
+class StreetMeta:
+    alarms: dict[int, datetime] = field(default_factory=dict)  # each alarms partition's announced watermark
+    announced: datetime | None = None
+
+
+@dataclass
+class StreetPartition:
+    meta: StreetMeta
+    entries: dict[str, Any]  # h/<street>⇥<case>: Holder; s/<hotspot_id>: Spot; q/<ms>|<case>: Sighting
+    frontier: Frontier
+    load: dict[str, int] = field(default_factory=dict)  # <street>⇥<member> → open cases, counted from the holders
+    expiries: Agenda = field(default_factory=Agenda)  # spots, by their oldest alarm leaving the window
+    waiting: Agenda = field(default_factory=Agenda)  # pending sightings, by their time
+    released: Agenda = field(default_factory=Agenda)  # released holders, by when they may be forgotten
+    changes: Changes = field(default_factory=Changes)
+
+    def put(self, key: str, value: Any) -> None:
+        self.entries[key] = value
+        self.changes.put(key)
+
+    def delete(self, key: str) -> None:
+        if self.entries.pop(key, None) is not None:
+            self.changes.delete(key)
+
+
+def holder_key(street: str, case: str) -> str:
+    return f"h/{street}\t{case}"
+
+
+def load_key(street: str, member: str) -> str:
+    return f"{street}\t{member}"
+
+
+def pending_key(s: Sighting) -> str:
+    return f"q/{to_millis(s.at):015d}|{s.case_id}"
+
+
+class StreetEngine:
+    def __init__(
+        self,
+        district: District,
+        policy: HotspotPolicy,
+        alarm_partitions: int,
+        case_partitions: int,
+        retention: timedelta,
+    ) -> None:
+        self.district, self.policy, self.retention = district, policy, retention
+        self.alarm_partitions, self.case_partitions = alarm_partitions, case_partitions
+        self.partitions: dict[int, StreetPartition] = {}
+
+    # ---- state ---------------------------------------------------------------------------------------------
+
+    def load(self, partition: int, meta: StreetMeta | None, entries: Iterable[tuple[str, Any]]) -> None:
+        meta = meta or StreetMeta()
+        state = StreetPartition(meta, dict(entries), Frontier(self.alarm_partitions, meta.alarms))
+        self.partitions[partition] = state
+        for key, value in state.entries.items():
+            self._index(state, key, value)
+            if isinstance(value, Holder) and value.released_at is None and value.assignee:
+                self._add_load(state, key[2:].split("\t", 1)[0], value.assignee, 1)
+
+    def loaded(self, partition: int) -> bool:
+        return partition in self.partitions
+
+    def forget(self) -> None:
+        self.partitions.clear()
+
+    def flush(self, partition: int) -> list[tuple[str, Any]]:
+        state = self.partitions[partition]
+        state.meta.alarms = dict(state.frontier.known)
+        return flush_order(state.entries, state.changes, state.meta)
+
+    def open_cases(self, partition: int, street: str, member: str) -> int:
+        return self.partitions[partition].load.get(load_key(street, member), 0)
+
+    # ---- records -------------------------------------------------------------------------------------------
+
+    def on_record(self, record: Record) -> list[Emit]:
+        state = self.partitions[record.partition]
+        event = record.event
+        if event.type in DERIVED and not record.own:
+            return []
+        f = event.fields
+        out: list[Emit] = []
+        if event.type == "AlarmTriaged":
+            out += self._dispatch(state, f)
+            self._sighted(state, event)
+        elif event.type == "AssignmentReleased":
+            self._released(state, f)
+        elif event.type == "CaseReassigned":
+            self._reassigned(state, f)
+        elif event.type == "ClockTicked":
+            source = sources_of(f["tick_id"], "alarms")
+            if source is not None and state.frontier.announce(source, event.occurred_at):
+                state.changes.put(META)
+        watermark = state.frontier.watermark
+        if watermark is not None:
+            out += self._drain(state, watermark)
+            self._forget_released(state, watermark)
+        return out
+
+    def announcements(self, partition: int) -> list[Emit]:
+        """After a batch: how far this partition has dispatched, to every case-events partition."""
+        state = self.partitions[partition]
+        at = state.frontier.watermark
+        if at is None or (state.meta.announced is not None and at <= state.meta.announced):
+            return []
+        state.meta.announced = at
+        state.changes.put(META)
+        return [
+            Emit("case-events", announcement(f"routing/{partition}", at), partition=target, after=True)
+            for target in range(self.case_partitions)
+        ]
+
+    # ---- dispatch ------------------------------------------------------------------------------------------
+
+    def _dispatch(self, state: StreetPartition, triaged: Mapping[str, Any]) -> list[Emit]:
+        street, case = triaged["street_code"], triaged["case_id"]
+        if holder_key(street, case) in state.entries:
+            return []  # a re-delivery of a case already dispatched (open, or released within the retention)
+        team = team_for(triaged, self.district)
+        chosen = assign(
+            self.district,
+            team,
+            street,
+            triaged["grid_code"],
+            triaged["occurred_at"],
+            lambda member: state.load.get(load_key(street, member), 0),
+        )
+        state.put(holder_key(street, case), Holder(chosen.assignee_id or ""))
+        if chosen.assignee_id:
+            self._add_load(state, street, chosen.assignee_id, 1)
+        return [Emit("case-events", dispatched_event(triaged, chosen, self.district))]
+
+    @staticmethod
+    def _add_load(state: StreetPartition, street: str, member: str, delta: int) -> None:
+        key = load_key(street, member)
+        n = state.load.get(key, 0) + delta
+        if n > 0:
+            state.load[key] = n
+        else:
+            state.load.pop(key, None)  # a member with no open case needs no entry
+
+    def _reassigned(self, state: StreetPartition, f: Mapping[str, Any]) -> None:
+        """An escalation moved the case: its load moves from the old holder to the new one."""
+        key = holder_key(f["street_code"], f["case_id"])
+        holder = state.entries.get(key)
+        new = f["to_assignee"] or ""
+        if not isinstance(holder, Holder) or holder.released_at is not None or holder.assignee == new:
+            return
+        if holder.assignee:
+            self._add_load(state, f["street_code"], holder.assignee, -1)
+        if new:
+            self._add_load(state, f["street_code"], new, 1)
+        state.put(key, Holder(new))
+
+    def _released(self, state: StreetPartition, f: Mapping[str, Any]) -> None:
+        """The case ended: its holder's load goes down once; the holder is kept for the retention."""
+        key = holder_key(f["street_code"], f["case_id"])
+        holder = state.entries.get(key)
+        if not isinstance(holder, Holder) or holder.released_at is not None:
+            return
+        if holder.assignee:
+            self._add_load(state, f["street_code"], holder.assignee, -1)
+        released = Holder(holder.assignee, f["occurred_at"])
+        state.put(key, released)
+        self._index(state, key, released)
+
+    def _forget_released(self, state: StreetPartition, watermark: datetime) -> None:
+        for key in state.released.pop_before(watermark):
+            state.delete(key)
+
+    # ---- hotspots ------------------------------------------------------------------------------------------
+
+    def _sighted(self, state: StreetPartition, event: Event) -> None:
+        """Every alarm waits, even one older than the watermark (late, or re-delivered after a restart whose
+        state is ahead of the input), so the drain folds it in order; one already folded is not added again."""
+        s = sighting(event, self.district)
+        if s is None:
+            return
+        spot = state.entries.get(f"s/{s.hotspot_id}")
+        if isinstance(spot, Spot) and (s.at, s.case_id) in spot.entries:
+            return
+        key = pending_key(s)
+        if key not in state.entries:
+            state.put(key, s)
+            state.waiting.set(key, s.at)
+
+    def _drain(self, state: StreetPartition, watermark: datetime) -> list[Emit]:
+        """Alarms and expiries up to the watermark, in event-time order (an expiry before an alarm at the same
+        time). Spot updates are written before the pending entries they consume are deleted."""
+        out: list[Emit] = []
+        waiting, expiries = state.waiting, state.expiries
+        consumed: list[str] = []
+        while True:
+            next_alarm = waiting.first()
+            next_expiry = expiries.first()
+            alarm_due = next_alarm is not None and next_alarm <= watermark
+            expiry_due = next_expiry is not None and next_expiry <= watermark
+            if not alarm_due and not expiry_due:
+                break
+            if expiry_due and (not alarm_due or next_expiry <= next_alarm):  # type: ignore[operator]
+                assert next_expiry is not None
+                for hotspot_id in expiries.pop_before(next_expiry + _TICK):
+                    spot = state.entries.get(f"s/{hotspot_id}")
+                    if isinstance(spot, Spot):
+                        updated, events = expire(spot, next_expiry, self.policy.rule(spot.family))
+                        out += [Emit("hotspots", e) for e in events]
+                        self._keep(state, updated)
+            else:
+                assert next_alarm is not None
+                for key in waiting.pop_before(next_alarm + _TICK):
+                    s = state.entries[key]
+                    consumed.append(key)
+                    spot = state.entries.get(f"s/{s.hotspot_id}") or new_spot(s)
+                    updated, events = observe(spot, s, self.policy.rule(s.family))
+                    out += [Emit("hotspots", e) for e in events]
+                    self._keep(state, updated)
+        for key in consumed:
+            state.delete(key)
+        return out
+
+    def _keep(self, state: StreetPartition, spot: Spot) -> None:
+        key = f"s/{spot.hotspot_id}"
+        if not spot.entries and not spot.hot:
+            state.delete(key)  # nothing in the window, no episode: nothing to remember
+            state.expiries.set(spot.hotspot_id, None)
+            return
+        state.put(key, spot)
+        self._index(state, key, spot)
+
+    def _index(self, state: StreetPartition, key: str, value: Any) -> None:
+        if isinstance(value, Spot):
+            state.expiries.set(value.hotspot_id, value.next_expiry(self.policy.rule(value.family)))
+        elif isinstance(value, Sighting):
+            state.waiting.set(key, value.at)
+        elif isinstance(value, Holder) and value.released_at is not None:
+            state.released.set(key, value.released_at + self.retention)
+
+
+_TICK = timedelta(milliseconds=1)  # pop_before is strict: up to and including a time is before it plus 1 ms
+
+
+def sighting(event: Event, district: District) -> Sighting | None:
+    """A non-police alarm located in a street, with a place; None for everything else."""
+    f = event.fields
+    if event.type != "AlarmTriaged" or f["disposition"] != "NON_POLICE" or not f["street_code"]:
+        return None
+    key = f.get("place_key")
+    if not key:
+        return None
+    category = district.category(f["category"])
+    return Sighting(
+        event.occurred_at,
+        f["case_id"],
+        key,
+        f["place"],
+        family(f["category"]),
+        f["street_code"],
+        f["grid_code"],
+        None if category is None else category.team.value,
+    )

@@ -1,0 +1,161 @@
+"""Faust 0.15.3 with four fixes, through its own extension points: a transport and a table manager.
+
+After a worker restarts or rebalances with tables to recover, Faust can lose records it has already
+fetched: they are never processed, their offsets never committed, and the group stalls (a gap blocks
+every later commit) or, rewound to 0 for a replay, never commits at all. Each fix below is a subclass,
+registered the documented way (``Transport`` through the ``faust.transports`` entry point and
+``broker="alarmflow://…"``; ``TableManager`` through the app setting); nothing of Faust's is patched.
+
+1. ``ConsumerThread._fetch_records`` reads a copy of the active partitions. Recovery empties the live
+   set in place while a fetch is under way; aiokafka reads an empty set as "all partitions" and hands
+   back every buffered record, which Faust then drops as inactive after the fetch positions moved past
+   them. (Still open upstream in 0.15.3: ``_set_active_tps`` / ``pause_partitions`` mutate the set.)
+2. ``ConsumerThread.seek_to_committed`` seeks to a committed offset of 0 too; aiokafka's skips it
+   (``if offset and offset > 0``), so a group rewound to 0 for a replay was never rewound.
+3. ``Consumer.pause_partitions`` / ``resume_partitions`` pause in aiokafka as well, on the consumer
+   thread's own loop. Faust pauses only in its bookkeeping, so aiokafka keeps prefetching stream
+   partitions during recovery, which is what losses 1 and 4 feed on.
+4. ``Recovery`` resumes the stream partitions only after it has sought to the committed offsets and
+   cleared its queues (faust-streaming #596, open): resumed first, records fetched in between are
+   dropped by the clearing.
+
+They refuse to run on any other Faust or aiokafka version, so whoever upgrades has to check them again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from importlib.metadata import version
+from typing import Any
+
+import aiokafka
+from faust.tables.manager import TableManager as FaustTableManager
+from faust.tables.recovery import Recovery as FaustRecovery
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.transport.drivers.aiokafka import Consumer as FaustConsumer
+from faust.transport.drivers.aiokafka import Transport as FaustTransport
+from faust.types import TP
+
+from streams.errors import AlarmflowError
+
+log = logging.getLogger(__name__)
+CHECKED = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0"}
+SCHEME = "alarmflow"  # broker="alarmflow://host:port": Kafka through the Transport below
+
+
+class UncheckedFaustVersion(AlarmflowError):
+    """The installed Faust or aiokafka differs from the version these fixes were checked against."""
+
+
+def check_versions() -> None:
+    found = {"faust-streaming": version("faust-streaming"), "aiokafka": aiokafka.__version__}
+    if found != CHECKED:
+        raise UncheckedFaustVersion(f"streams/faust_ext.py was checked against {CHECKED}, found {found}")
+
+
+class ConsumerThread(AIOKafkaConsumerThread):
+    async def _fetch_records(
+        self, consumer: Any, active_partitions: Any, timeout: float | None = None, max_records: int | None = None
+    ) -> Any:
+        partitions = set(active_partitions or ())  # fix 1: a copy, recovery may empty the original meanwhile
+        if not partitions:
+            return {}
+        return await super()._fetch_records(consumer, partitions, timeout=timeout, max_records=max_records)
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        result: Mapping[TP, int] = await self.call_thread(_seek_to_committed, self._ensure_consumer())
+        return result
+
+
+async def _seek_to_committed(consumer: aiokafka.AIOKafkaConsumer) -> Mapping[Any, Any]:
+    """Fix 2: seek every assigned partition to its committed offset, 0 included; None where nothing is committed
+    (what Faust's ``perform_seek`` reads)."""
+    committed: dict[Any, int | None] = {}
+    for tp in consumer.assignment():
+        offset = await consumer.committed(tp)
+        committed[tp] = offset
+        if offset is not None and offset >= 0:
+            consumer.seek(tp, offset)
+    return committed
+
+
+class Consumer(FaustConsumer):
+    """Pauses and resumes in aiokafka too (fix 3), and can hold resumes back while recovery finishes (fix 4)."""
+
+    _deferred: list[TP] | None = None
+
+    def _new_consumer_thread(self) -> ConsumerThread:
+        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    def pause_partitions(self, tps: Iterable[TP]) -> None:
+        tps = list(tps)
+        super().pause_partitions(tps)
+        self._in_aiokafka("pause", tps)
+
+    def resume_partitions(self, tps: Iterable[TP]) -> None:
+        tps = list(tps)
+        if self._deferred is not None:
+            self._deferred.extend(tps)
+            return
+        super().resume_partitions(tps)
+        self._in_aiokafka("resume", tps)
+
+    def defer_resumes(self) -> None:
+        self._deferred = []
+
+    def release_resumes(self, still_assigned: bool) -> None:
+        deferred, self._deferred = self._deferred or [], None
+        if deferred and still_assigned:
+            assigned = self.assignment()
+            self.resume_partitions([tp for tp in deferred if tp in assigned])
+
+    def _in_aiokafka(self, action: str, tps: list[TP]) -> None:
+        thread = getattr(self, "_thread", None)
+        loop = getattr(thread, "thread_loop", None)
+        if thread is None or loop is None or loop.is_closed():
+            return  # not started yet: nothing is being fetched
+        wanted = [aiokafka.TopicPartition(tp.topic, tp.partition) for tp in tps]
+
+        def apply() -> None:
+            # On the consumer thread's loop: aiokafka's pause creates its wake-up future on the running loop,
+            # which must be the one the fetcher waits on.
+            try:
+                consumer = thread._ensure_consumer()
+            except Exception:  # noqa: BLE001 - stopped meanwhile: nothing to pause or resume
+                return
+            assigned = consumer.assignment()
+            getattr(consumer, action)(*(tp for tp in wanted if tp in assigned))
+
+        loop.call_soon_threadsafe(apply)
+
+
+class Transport(FaustTransport):
+    Consumer = Consumer
+
+
+class Recovery(FaustRecovery):
+    """Fix 4: stream partitions resume once the seek and the queue clearing are done, not before."""
+
+    async def on_recovery_completed(self, generation_id: int = 0) -> None:
+        await self._with_resumes_deferred(super().on_recovery_completed, generation_id)
+
+    async def _resume_streams(self, generation_id: int = 0) -> None:  # the path with nothing to recover
+        await self._with_resumes_deferred(super()._resume_streams, generation_id)
+
+    async def _with_resumes_deferred(self, completion: Any, generation_id: int) -> None:
+        consumer = self.app.consumer
+        assert isinstance(consumer, Consumer), "the app must use streams.faust_ext.Transport"
+        consumer.defer_resumes()
+        try:
+            await completion(generation_id)
+        finally:
+            consumer.release_resumes(self.app.consumer_generation_id == generation_id)
+
+
+class TableManager(FaustTableManager):
+    @property
+    def recovery(self) -> FaustRecovery:
+        if self._recovery is None:
+            self._recovery = Recovery(self.app, self, beacon=self.beacon, loop=self.loop)
+        return self._recovery
