@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -115,3 +116,22 @@ def test_every_routing_path_is_projected_once(stack: Stack) -> None:
         "dateDiff('second', occurred_at, arrive_by) FROM dispatches"
     ) == [[60, 180, 480]]
     assert "SLA policy in force: " in stack.worker_log() and "default 60/180/480 s" in stack.worker_log()
+
+
+def test_an_alarm_resent_with_a_new_event_id_that_resolves_to_another_street_is_dispatched_once(stack: Stack) -> None:
+    """The 110 centre re-sends an alarm (a new event id) after correcting its location into Yipeng: still one case,
+    one triage, one dispatch, across both streets' routing partitions."""
+    rng = random.Random(9)
+    at = datetime(2026, 5, 12, 10, 0, tzinfo=TZ)
+    first = alarm(rng, "TWICE", at)
+    first.update({"police_matter": "NON_POLICE", "priority": 3, "category": "dispute.market"})
+    first["location"] = {"address": "某路1号", "lat": None, "lon": None, "street_code": "330114005", "grid_code": None}
+    again = {**first, "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4))}
+    again["location"] = {**first["location"], "street_code": "330114006"}
+    stack.start_worker()
+    stack.publish([first])
+    stack.publish([again])
+    stack.caught_up()
+    assert stack.sql("SELECT count(), any(street_code) FROM dispatches WHERE case_id = 'TWICE'") == [[1, "330114005"]]
+    assert stack.sql("SELECT count() FROM triage WHERE case_id = 'TWICE'") == [[1]]
+    assert stack.sql("SELECT count() FROM events WHERE type = 'AlarmReceived' AND case_id = 'TWICE'") == [[2]]

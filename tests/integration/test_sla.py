@@ -6,7 +6,10 @@ import json
 import random
 import shutil
 import signal
+import subprocess
+import sys
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,7 @@ import pytest
 from schemas.codec import Codec
 from streams.reference_files import DEFAULT_DIRECTORY
 from tests.factories import alarm, case_events
-from tests.integration.conftest import Stack, free_port
+from tests.integration.conftest import REPO, Stack, free_port
 
 CODEC = Codec()
 
@@ -151,3 +154,69 @@ def test_a_replay_into_a_fresh_deployment_reproduces_the_breach_set(stack: Stack
     stack.start_worker()
     stack.caught_up(timeout=240)
     assert stack.sql(BREACHES) == before
+
+
+def _police_flush(at: datetime, tag: str) -> list[dict[str, Any]]:
+    """Police alarms on enough keys to reach every partition: they move every clock to ``at`` and add nothing else
+    (no SLA, no dispatch, no hotspot)."""
+    out = []
+    for i in range(40):
+        a = _noise_alarm(f"{tag}-{i:02d}", at)
+        a.update({"police_matter": "POLICE", "category": "crime.theft"})
+        out.append(a)
+    return out
+
+
+def _triaged_review(case_id: str, at: datetime) -> dict[str, Any]:
+    a = _noise_alarm(case_id, at)
+    a["category"] = "dispute.family"  # a REVIEW category: the command room decides, nothing is dispatched
+    return a
+
+
+def test_refused_and_untracked_field_events_are_decided_from_the_log_and_never_counted_as_accepted(
+    stack: Stack,
+) -> None:
+    """A REVIEW case's field events are accepted untracked (no dead letter, however long the run); a field event
+    for a case that never existed, and a correction for a case forgotten after the retention, are dead-lettered
+    as Orphan, stay out of `cases`, and `verify` stays at 0."""
+    rng = random.Random(5)
+    at = datetime(2026, 5, 1, 2, 0, tzinfo=UTC)
+    events = [_noise_alarm("KEEP", at), *case_events(rng, "KEEP", at)]
+    review = _triaged_review("REVIEW-1", at + timedelta(minutes=1))
+    events += [review, *case_events(rng, "REVIEW-1", at + timedelta(minutes=1))[:2]]
+    ghost = case_events(rng, "GHOST", at + timedelta(minutes=2))[0]  # a case nobody ever reported
+    events.append(ghost)
+    stack.start_worker(ALARMFLOW_RETENTION_H="1")
+    stack.publish(events + _police_flush(at + timedelta(days=1), "FLUSH"))
+    stack.caught_up()
+    conclusion = next(e for e in events if e["type"] == "MediationConcluded" and e["case_id"] == "KEEP")
+    late = {**conclusion, "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "outcome": "UNRESOLVED"}
+    late["occurred_at"] = (datetime.fromisoformat(conclusion["occurred_at"]) + timedelta(hours=30)).isoformat()
+    stack.publish(
+        [late, *_police_flush(at + timedelta(days=3), "FLUSH2")]
+    )  # 30 hours after it was concluded: KEEP is long forgotten
+    stack.caught_up()
+    orphans = stack.sql("SELECT origin FROM v_deadletters WHERE error_class = 'Orphan' ORDER BY origin")
+    topic = stack.settings.topic("case-events")
+    assert len(orphans) == 2 and all(o[0].startswith(f"{topic}/") for o in orphans), orphans
+    refused = stack.sql(
+        "SELECT count() FROM lifecycle WHERE event_id IN {ids:Array(String)}", ids=[ghost["event_id"], late["event_id"]]
+    )
+    assert refused == [[2]]  # the raw projection keeps what arrived...
+    assert stack.sql(
+        "SELECT count() FROM v_lifecycle WHERE event_id IN {ids:Array(String)}",
+        ids=[ghost["event_id"], late["event_id"]],
+    ) == [[0]]  # ...the accepted view does not
+    assert stack.sql("SELECT outcome FROM cases WHERE case_id = 'KEEP'") == [["RESOLVED"]]
+    assert (
+        stack.scalar("SELECT count() FROM v_deadletters WHERE error_class = 'Orphan' AND reason LIKE '%REVIEW-1%'") == 0
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "verify"],
+        env=stack.env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0 and "0 difference(s) in total" in done.stdout, done.stdout + done.stderr
