@@ -9,7 +9,13 @@ AF     := $(BIN)/alarmflow
 TEST_ENV := ALARMFLOW_KAFKA_BOOTSTRAP=127.0.0.1:29092 ALARMFLOW_KAFKA_CONTROLLER_PORT=29093 \
             ALARMFLOW_KAFKA_HOME=var/test-kafka
 
-.PHONY: install broker-jars demo test unit lint typecheck bench clean
+# The fault suite has a broker of its own too: it stops and restarts it (F3). Its ports stay below Linux's
+# ephemeral range (32768-60999): a client reconnecting to a stopped broker on a port in that range can be
+# handed the very same port as its own and connect to itself, and the restarted broker then cannot bind.
+CHAOS_ENV := ALARMFLOW_KAFKA_BOOTSTRAP=127.0.0.1:19092 ALARMFLOW_KAFKA_CONTROLLER_PORT=19093 \
+             ALARMFLOW_KAFKA_HOME=var/chaos-kafka
+
+.PHONY: install broker-jars demo test chaos unit lint typecheck bench clean
 
 install: $(STAMP)
 
@@ -32,6 +38,12 @@ test: $(STAMP)
 	@set +e; $(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
 	  $(TEST_ENV) $(AF) kafka down --purge; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+# The fault-injection suite (also run by .ci/run): every fault against a clean run, a table of invariants.
+chaos: $(STAMP)
+	@$(CHAOS_ENV) $(AF) kafka up
+	@set +e; $(CHAOS_ENV) $(BIN)/python -m chaos $(CHAOS_ARGS); rc=$$?; \
+	  $(CHAOS_ENV) $(AF) kafka down --purge; exit $$rc
 
 # Not part of `make test`: it runs its own broker on its own ports and takes a while.
 bench: $(STAMP)

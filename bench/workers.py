@@ -27,10 +27,9 @@ from bench.context import Context
 from bench.machine import rss_mb
 from streams.settings import Settings
 
-# A pre-filled topic holds every field event before the worker has derived any dispatch, so the SLA agent holds
-# them until their CaseDispatched is appended, minutes later in log time for a large input. The default orphan
-# hold (10 min of log time) would dead-letter most of them as orphans: an artefact of pre-filling, not a workload.
-PREFILLED_ENV = {"ALARMFLOW_SLA_ORPHAN_HOLD_S": str(7 * 24 * 3600)}
+# A pre-filled input needs no special setting: field events wait for their dispatch as long as the dispatch
+# stage has not passed them (the orphan rule), however long a large input takes to read.
+PREFILLED_ENV: dict[str, str] = {}
 
 
 class BenchError(Exception):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -27,6 +29,21 @@ def connect(dsn: str) -> Client:
         _lock(path)
     # Every timestamp comes back with its zone: UTC columns as UTC, toTimeZone(…, 'Asia/Shanghai') as +08:00.
     return clickhouse_connect.get_client(dsn=dsn, tz_mode="aware")
+
+
+@contextmanager
+def opened(dsn: str) -> Iterator[Client]:
+    """A client for one piece of work: closed after it, and an embedded database's lock released, so that a
+    worker started later in the same session can open the database."""
+    client = connect(dsn)
+    try:
+        yield client
+    finally:
+        client.close()
+        path = embedded_path(dsn)
+        fd = _held.pop(path, None) if path is not None else None
+        if fd is not None:
+            os.close(fd)  # closing the descriptor releases the lock
 
 
 def embedded_path(dsn: str) -> Path | None:

@@ -9,18 +9,21 @@ from datetime import timedelta
 import faust
 from faust.web import Request, Response, View
 
+from projections import failpoints
 from projections.client import connect, describe
 from projections.errors import ProjectionError
+from projections.failpoints import FailingSink
 from projections.migrate import migrate
 from projections.query import run_readonly
 from projections.sink import ClickHouseSink
 from schemas.codec import Codec
 from schemas.privacy import Redactor
 from schemas.validation import Limits
-from streams import faust_ext
+from streams import faust_ext, logs
 from streams.agents import projection, wiring
 from streams.agents.projection import FaustPublisher
 from streams.kafka_admin import DEADLETTER_MAX_BYTES, ensure_topics
+from streams.ports import ProjectionSink
 from streams.projector import Projector
 from streams.reference_files import DEFAULT_DIRECTORY, load_district, load_hotspot_policy
 from streams.settings import TOPIC_SUFFIXES, Settings
@@ -57,7 +60,7 @@ def _faust_app(settings: Settings) -> faust.App:
 
 
 def _on_start(app: faust.App, settings: Settings, policy_line: str) -> None:
-    """Once the worker has set up logging: the levels asked for, and which SLA policy is in force.
+    """Once the worker has set up logging: the levels asked for, repeats summarised, and the SLA policy in force.
 
     Faust's worker leaves its own, mode's and aiokafka's loggers at DEBUG whatever the level asked for,
     so every debug call builds a record (7% of a busy worker's time)."""
@@ -66,6 +69,7 @@ def _on_start(app: faust.App, settings: Settings, policy_line: str) -> None:
         level = logging.getLevelName(settings.log_level.upper())
         for name in ("", "faust", "mode", "aiokafka"):
             logging.getLogger(name).setLevel(level)
+        logs.install()  # a broker outage: one line per kind of client error and half minute, not thousands
         log.info("%s", policy_line)
 
     app.task(started)
@@ -94,9 +98,11 @@ def _add_projector(app: faust.App, settings: Settings, codec: Codec, limits: Lim
     client = connect(settings.dsn)
     applied = migrate(client)
     log.info("ClickHouse %s ready (migrations applied now: %s)", describe(settings.dsn), applied or "none")
-    projector = Projector(
-        codec, limits, redactor, ClickHouseSink(client), FaustPublisher(app, codec), settings.topic("deadletter")
-    )
+    sink: ProjectionSink = ClickHouseSink(client)
+    if settings.failpoints:
+        sink = FailingSink(sink, failpoints.parse(settings.failpoints))
+        log.warning("ClickHouse writes fail on purpose: ALARMFLOW_FAILPOINTS=%s", settings.failpoints)
+    projector = Projector(codec, limits, redactor, sink, FaustPublisher(app, codec), settings.topic("deadletter"))
 
     async def project_topics() -> None:
         await projection.run(settings, projector)

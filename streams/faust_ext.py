@@ -19,12 +19,19 @@ registered the documented way (``Transport`` through the ``faust.transports`` en
    cleared its queues (faust-streaming #596, open): resumed first, records fetched in between are
    dropped by the clearing.
 
+And one bound: ``Consumer.wait_empty``, which a shutdown and every rebalance call to let the batches in
+flight finish, has no timeout in Faust (the known ``wait_empty`` hang). Here it gets ``WAIT_EMPTY_LIMIT_S``;
+past it the worker exits (75) without committing what is unfinished: that is read again after the restart,
+and the engines' outputs repeat with the same ids, as after a kill -9. Nothing is acknowledged early.
+
 They refuse to run on any other Faust or aiokafka version, so whoever upgrades has to check them again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 from collections.abc import Iterable, Mapping
 from importlib.metadata import version
 from typing import Any
@@ -80,10 +87,27 @@ async def _seek_to_committed(consumer: aiokafka.AIOKafkaConsumer) -> Mapping[Any
     return committed
 
 
+WAIT_EMPTY_LIMIT_S = 8.0  # a batch takes well under a second; a shutdown must finish within 10 s
+EXIT_STUCK = 75  # EX_TEMPFAIL: restart me
+
+
 class Consumer(FaustConsumer):
-    """Pauses and resumes in aiokafka too (fix 3), and can hold resumes back while recovery finishes (fix 4)."""
+    """Pauses and resumes in aiokafka too (fix 3), can hold resumes back while recovery finishes (fix 4), and
+    waits for the batches in flight at most ``WAIT_EMPTY_LIMIT_S``."""
 
     _deferred: list[TP] | None = None
+
+    async def wait_empty(self) -> None:
+        try:
+            await asyncio.wait_for(super().wait_empty(), timeout=WAIT_EMPTY_LIMIT_S)
+        except TimeoutError:
+            log.critical(
+                "a batch in flight did not finish within %.0f s of a shutdown or rebalance: exiting without "
+                "committing it; it is read again after the restart",
+                WAIT_EMPTY_LIMIT_S,
+            )
+            logging.shutdown()
+            os._exit(EXIT_STUCK)
 
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)

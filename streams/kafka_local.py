@@ -136,8 +136,16 @@ def _format(paths: BrokerPaths) -> None:
 def _pid(paths: BrokerPaths) -> int | None:
     try:
         pid = int(paths.pid.read_text().strip())
-        os.kill(pid, 0)
     except (OSError, ValueError):
+        return None
+    try:  # started by this process (a long-lived caller restarting its broker): reap it once it has exited
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return None
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except OSError:
         return None
     return pid
 

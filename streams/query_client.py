@@ -9,7 +9,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from projections.client import connect
+from projections.client import opened
 from projections.errors import DatabaseBusy, QueryRejected
 from projections.query import QueryResult, run_readonly
 from streams.settings import Settings
@@ -23,12 +23,11 @@ def query(settings: Settings, sql: str, parameters: dict[str, Any] | None = None
         via_worker = _via_worker(settings, sql, parameters or {})
         if via_worker is not None:
             return via_worker
-        try:
-            client = connect(settings.dsn)
-        except DatabaseBusy as exc:
-            raise DatabaseBusy(f"{exc}, and no worker answers at {settings.web_url}/query") from None
-        return run_readonly(client, sql, parameters)
-    return run_readonly(connect(settings.dsn), sql, parameters)
+    try:
+        with opened(settings.dsn) as client:
+            return run_readonly(client, sql, parameters)
+    except DatabaseBusy as exc:
+        raise DatabaseBusy(f"{exc}, and no worker answers at {settings.web_url}/query") from None
 
 
 def _via_worker(settings: Settings, sql: str, parameters: dict[str, Any]) -> QueryResult | None:

@@ -50,6 +50,7 @@ class Settings:
     tick_interval_ms: int = 1000
     success_outcomes: str = "RESOLVED"  # comma-separated; success rate = success / (concluded − NO_ACTION_NEEDED)
     role: str = "all"  # all | agents | projector: scale agents over partitions, keep one projector
+    failpoints: str = ""  # injected ClickHouse write failures for the fault suite (projections.failpoints)
 
     def topic(self, suffix: str) -> str:
         return f"{self.topic_prefix}.{suffix}"

@@ -79,7 +79,7 @@ def encode_case(case: Case) -> list[Any]:
         list(case.decided),
         _ms(case.last_at),
         sorted(case.seen),
-        [[*h.origin, _b64(h.key), _b64(h.value)] for h in case.held],
+        [[*h.origin, _b64(h.key), _b64(h.value), to_millis(h.appended_at)] for h in case.held],
         case.category,
         _ms(case.dispatched_at),
         None if case.counted is None else [_ms(case.counted[0]), case.counted[1]],
@@ -92,9 +92,9 @@ def decode_case(case_id: str, v: list[Any], codec: Codec) -> Case:
     a = v[2]
     assignment = None if a is None else Assignment(a[0], a[1], a[2], a[3], a[4], tuple(a[5]), _dt(a[6]), a[7])
     held = []
-    for topic, partition, offset, key, value in v[8]:
+    for topic, partition, offset, key, value, appended in v[8]:
         raw = _unb64(value) or b""
-        held.append(Held(codec.decode(raw), (topic, partition, offset), _unb64(key), raw))
+        held.append(Held(codec.decode(raw), (topic, partition, offset), _unb64(key), raw, from_millis(appended)))
     return Case(
         case_id=case_id,
         tracked=v[0],
@@ -115,11 +115,24 @@ def decode_case(case_id: str, v: list[Any], codec: Codec) -> Case:
 
 
 def encode_case_meta(m: CaseMeta) -> dict[str, Any]:
-    return {"clock": _clock(m.clock), "dispatched": _progress(m.dispatched), "announced": _ms(m.announced)}
+    return {
+        "clock": _clock(m.clock),
+        "dispatched": _progress(m.dispatched),
+        "read": _progress(m.read),
+        "announced": _ms(m.announced),
+    }
 
 
 def decode_case_meta(d: dict[str, Any]) -> CaseMeta:
-    return CaseMeta(_unclock(d["clock"]), _unprogress(d["dispatched"]), _dt(d["announced"]))
+    return CaseMeta(_unclock(d["clock"]), _unprogress(d["dispatched"]), _unprogress(d["read"]), _dt(d["announced"]))
+
+
+def _pair(p: tuple[datetime, datetime | None] | None) -> list[int | None] | None:
+    return None if p is None else [to_millis(p[0]), _ms(p[1])]
+
+
+def _unpair(v: list[int | None] | None) -> tuple[datetime, datetime | None] | None:
+    return None if v is None or v[0] is None else (from_millis(v[0]), _dt(v[1]))
 
 
 # ---- streets -------------------------------------------------------------------------------------------------
@@ -143,22 +156,22 @@ def decode_street(key: str, v: Any) -> Any:
 
 
 def encode_street_meta(m: StreetMeta) -> dict[str, Any]:
-    return {"alarms": _progress(m.alarms), "announced": _ms(m.announced)}
+    return {"alarms": _progress(m.alarms), "alarms_read": _progress(m.alarms_read), "announced": _pair(m.announced)}
 
 
 def decode_street_meta(d: dict[str, Any]) -> StreetMeta:
-    return StreetMeta(_unprogress(d["alarms"]), _dt(d["announced"]))
+    return StreetMeta(_unprogress(d["alarms"]), _unprogress(d["alarms_read"]), _unpair(d["announced"]))
 
 
 # ---- triage --------------------------------------------------------------------------------------------------
 
 
 def encode_triage_meta(m: TriageMeta) -> dict[str, Any]:
-    return {"clock": _clock(m.clock), "announced": _ms(m.announced)}
+    return {"clock": _clock(m.clock), "read_to": _ms(m.read_to), "announced": _pair(m.announced)}
 
 
 def decode_triage_meta(d: dict[str, Any]) -> TriageMeta:
-    return TriageMeta(_unclock(d["clock"]), _dt(d["announced"]))
+    return TriageMeta(_unclock(d["clock"]), _dt(d["read_to"]), _unpair(d["announced"]))
 
 
 def encode_seen(s: Seen) -> list[Any]:

@@ -20,6 +20,7 @@ from typing import Any
 
 import faust
 from faust.types import StreamT, TopicT
+from faust.web import Request, Response, View
 
 from schemas.codec import Codec
 from schemas.privacy import Redactor
@@ -166,6 +167,7 @@ def register(
         _agent(app, topics[source], name, runner)
         _forget_on_rebalance(app, binding.engine)
     ticker(app, settings, codec, [topics["alarms"], topics["case-events"]])
+    _load_page(app, bindings["streets"].engine)
 
 
 def _agent(app: faust.App, topic: TopicT, name: str, runner: Runner) -> None:
@@ -182,6 +184,22 @@ def _forget_on_rebalance(app: faust.App, engine: Engine) -> None:
         engine.forget()
 
     app.on_partitions_assigned.connect(forget)
+
+
+def _load_page(app: faust.App, engine: Any) -> None:
+    """``GET /load``: each member's open cases, counted from the dispatch book of the routing partitions this
+    worker holds in memory (every partition it owns, once a record has reached it: the progress announcements
+    reach each one every second). Ops and the fault suite compare it with the open cases in ClickHouse."""
+    streets: StreetEngine = engine
+
+    @app.page("/load")
+    class LoadView(View):
+        async def get(self, request: Request) -> Response:
+            load: dict[str, int] = {}
+            for partition in streets.partitions.values():
+                for key, n in partition.load.items():
+                    load[key] = load.get(key, 0) + n
+            return self.json({"partitions": sorted(streets.partitions), "open_cases": load})
 
 
 def raw_topic(app: faust.App, name: str) -> TopicT:

@@ -43,7 +43,8 @@ class CaseMeta:
     """The partition's clock, what the routing partitions have announced, and what it last announced itself."""
 
     clock: PartitionClock = field(default_factory=PartitionClock)
-    dispatched: dict[int, datetime] = field(default_factory=dict)
+    dispatched: dict[int, datetime] = field(default_factory=dict)  # each routing partition's event time
+    read: dict[int, datetime] = field(default_factory=dict)  # and how far it has read the alarms, in log time
     announced: datetime | None = None
 
 
@@ -52,8 +53,14 @@ class CasePartition:
     meta: CaseMeta
     cases: dict[str, Case]
     frontier: Frontier
+    read: Frontier
     due: Agenda = field(default_factory=Agenda)  # decisions and forgetting, by event time
-    held: Agenda = field(default_factory=Agenda)  # cases with held events, by the oldest one's time
+    # Each held event waits on two clocks, one after the other: until the dispatch stage passes its time
+    # (``held``, keyed case⇥event at its occurred_at), then until the stage has read every alarm appended up to
+    # the lateness after it (``held_read``, at its append time plus the lateness). Then it is an orphan.
+    held: Agenda = field(default_factory=Agenda)
+    held_read: Agenda = field(default_factory=Agenda)
+    oldest: Agenda = field(default_factory=Agenda)  # each case with held events, at the oldest one's time
     changes: Changes = field(default_factory=Changes)
 
 
@@ -67,7 +74,12 @@ class CaseEngine:
 
     def load(self, partition: int, meta: CaseMeta | None, cases: Iterable[Case]) -> None:
         meta = meta or CaseMeta()
-        state = CasePartition(meta, {c.case_id: c for c in cases}, Frontier(self.routing_partitions, meta.dispatched))
+        state = CasePartition(
+            meta,
+            {c.case_id: c for c in cases},
+            Frontier(self.routing_partitions, meta.dispatched),
+            Frontier(self.routing_partitions, meta.read),
+        )
         self.partitions[partition] = state
         for case in state.cases.values():
             self._index(state, case)
@@ -82,6 +94,7 @@ class CaseEngine:
     def flush(self, partition: int) -> list[tuple[str, Case | CaseMeta | None]]:
         state = self.partitions[partition]
         state.meta.dispatched = dict(state.frontier.known)
+        state.meta.read = dict(state.read.known)
         return flush_order(state.cases, state.changes, state.meta)
 
     def clock(self, partition: int) -> PartitionClock:
@@ -102,6 +115,8 @@ class CaseEngine:
             source = sources_of(tick_id, "routing")
             if source is not None:
                 state.frontier.announce(source, event.occurred_at)
+                if event.fields.get("log_time") is not None:
+                    state.read.announce(source, event.fields["log_time"])
             elif tick_id == f"tick/{record.partition}":
                 meta.clock = meta.clock.on_tick(record.appended_at, lateness)
         elif event.type in CASE_TYPES:
@@ -121,7 +136,7 @@ class CaseEngine:
         at = state.meta.clock.watermark
         if at is None:
             return []
-        oldest = state.held.first()
+        oldest = state.oldest.first()
         if oldest is not None:
             at = min(at, oldest)
         if state.meta.announced is not None and at <= state.meta.announced:
@@ -139,7 +154,7 @@ class CaseEngine:
         event = record.event
         case_id = event.fields["case_id"]
         case = state.cases.get(case_id) or Case(case_id)
-        updated, decided = apply(case, event, Held(event, record.origin, record.key, record.value))
+        updated, decided = apply(case, event, Held(event, record.origin, record.key, record.value, record.appended_at))
         if updated is not case:
             self._save(state, updated)
         return _emits(decided)
@@ -165,15 +180,24 @@ class CaseEngine:
         return out
 
     def _orphans(self, state: CasePartition) -> list[Emit]:
-        dispatched_by = state.frontier.watermark
+        dispatched, read = state.frontier.watermark, state.read.watermark
         out: list[Emit] = []
-        if dispatched_by is None:
-            return out
-        for case_id in state.held.pop_before(dispatched_by):
-            case = state.cases.get(case_id)
-            if case is None or not case.held:
-                continue
-            updated, dead = orphans(case, dispatched_by, self.timing.lateness)
+        if dispatched is None or read is None:
+            return out  # until every routing partition has said how far it is, nothing is an orphan
+        lateness = self.timing.lateness
+        ready: dict[str, set[str]] = {}
+        for key in state.held.pop_before(dispatched):
+            case_id, event_id = key.split("\t", 1)
+            h = _held(state.cases.get(case_id), event_id)
+            if h is not None:
+                state.held_read.set(key, h.appended_at + lateness)  # due at once if read has passed it already
+        for key in state.held_read.pop_before(read):
+            case_id, event_id = key.split("\t", 1)
+            if _held(state.cases.get(case_id), event_id) is not None:
+                ready.setdefault(case_id, set()).add(event_id)
+        for case_id, event_ids in sorted(ready.items()):
+            case = state.cases[case_id]
+            updated, dead = orphans(case, event_ids, lateness)
             out += _emits(dead)
             if updated is not case:
                 self._save(state, updated)
@@ -186,7 +210,18 @@ class CaseEngine:
 
     def _index(self, state: CasePartition, case: Case) -> None:
         state.due.set(case.case_id, case.next_due(self.timing))
-        state.held.set(case.case_id, case.oldest_held)
+        state.oldest.set(case.case_id, case.oldest_held)
+        dispatched = state.frontier.watermark
+        for h in case.held:
+            key = f"{case.case_id}\t{h.event.event_id}"
+            if dispatched is not None and h.event.occurred_at < dispatched:
+                state.held_read.set(key, h.appended_at + self.timing.lateness)
+            else:
+                state.held.set(key, h.event.occurred_at)
+
+
+def _held(case: Case | None, event_id: str) -> Held | None:
+    return None if case is None else next((h for h in case.held if h.event.event_id == event_id), None)
 
 
 def _emits(events: list[Event]) -> list[Emit]:

@@ -67,19 +67,22 @@ def _dt(ms: int | None) -> datetime | None:
     return None if ms is None else from_millis(ms)
 
 
-def announcement(tick_id: str, watermark: datetime) -> Event:
-    """A progress announcement: ``tick_id`` (``<stage>/<partition>``) has passed ``watermark`` in event time.
+def announcement(tick_id: str, watermark: datetime, log_time: datetime | None = None) -> Event:
+    """A progress announcement: ``tick_id`` (``<stage>/<partition>``) has passed ``watermark`` in event time and
+    read its input up to ``log_time`` (the broker's append time), when given.
 
     It travels as a ClockTicked record after everything it covers, so a downstream partition that has read it
     has read every record its source will ever send for earlier times (within the allowed lateness). The id
     is a function of the announcement, so a repeat after a crash carries the same one."""
+    stamp = f"{to_millis(watermark)}/{'' if log_time is None else to_millis(log_time)}"
     return Event(
         "ClockTicked",
         {
-            "event_id": derived_id(f"{tick_id}@{to_millis(watermark)}", "progress"),
+            "event_id": derived_id(f"{tick_id}@{stamp}", "progress"),
             "occurred_at": watermark,
             "source": WORKER_SOURCE,
             "tick_id": tick_id,
             "partition": int(tick_id.rsplit("/", 1)[1]),
+            "log_time": log_time,
         },
     )

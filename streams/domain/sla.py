@@ -56,6 +56,7 @@ class Held:
     origin: tuple[str, int, int]
     key: bytes | None
     value: bytes
+    appended_at: datetime  # the broker's append time: its alarm was appended before it (within the lateness)
 
 
 @dataclass(frozen=True)
@@ -234,12 +235,11 @@ def _count(case: Case, conclusion: Event) -> tuple[Case, list[Event]]:
     return replace(case, counted=counted), out
 
 
-def orphans(case: Case, dispatched_by: datetime, lateness: timedelta) -> tuple[Case, list[Event]]:
-    """Held events older than the dispatch stage's progress: their dispatch would be here by now. Dead letters."""
-    if case.tracked is False:
-        return case, []
-    gone = [h for h in case.held if h.event.occurred_at < dispatched_by]
-    if not gone:
+def orphans(case: Case, event_ids: set[str], lateness: timedelta) -> tuple[Case, list[Event]]:
+    """These held events are orphans: the dispatch stage has passed their time and has read every alarm appended
+    up to the lateness after them, and their case's dispatch has not come (the engine decides when). Dead letters."""
+    gone = [h for h in case.held if h.event.event_id in event_ids]
+    if not gone or case.tracked is False:
         return case, []
     kept = tuple(h for h in case.held if h not in gone)
     return replace(case, held=kept), [_orphan(h, lateness) for h in gone]
@@ -362,9 +362,10 @@ def _orphan(h: Held, lateness: timedelta) -> Event:
             "source_offset": offset,
             "source_key": h.key,
             "error_class": "Orphan",
-            "reason": f"{h.event.type} for case {h.event.fields['case_id']!r}: no dispatch or triage for it, and "
-            f"every alarm up to {(h.event.occurred_at + lateness).isoformat()} has been routed (an unknown case, "
-            "or one settled and forgotten after the retention)",
+            "reason": f"{h.event.type} for case {h.event.fields['case_id']!r}: no dispatch or triage for it, though "
+            f"every alarm up to {(h.event.occurred_at + lateness).isoformat()} and every one appended up to "
+            f"{(h.appended_at + lateness).isoformat()} has been routed (an unknown case, or one settled and "
+            "forgotten after the retention)",
             "payload": h.value,
         },
     )

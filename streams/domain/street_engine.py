@@ -49,7 +49,8 @@ class Holder:
 @dataclass
 class StreetMeta:
     alarms: dict[int, datetime] = field(default_factory=dict)  # each alarms partition's announced watermark
-    announced: datetime | None = None
+    alarms_read: dict[int, datetime] = field(default_factory=dict)  # and how far it has read, in log time
+    announced: tuple[datetime, datetime | None] | None = None
 
 
 @dataclass
@@ -57,6 +58,7 @@ class StreetPartition:
     meta: StreetMeta
     entries: dict[str, Any]  # h/<street>⇥<case>: Holder; s/<hotspot_id>: Spot; q/<ms>|<case>: Sighting
     frontier: Frontier
+    read: Frontier
     load: dict[str, int] = field(default_factory=dict)  # <street>⇥<member> → open cases, counted from the holders
     expiries: Agenda = field(default_factory=Agenda)  # spots, by their oldest alarm leaving the window
     waiting: Agenda = field(default_factory=Agenda)  # pending sightings, by their time
@@ -101,7 +103,12 @@ class StreetEngine:
 
     def load(self, partition: int, meta: StreetMeta | None, entries: Iterable[tuple[str, Any]]) -> None:
         meta = meta or StreetMeta()
-        state = StreetPartition(meta, dict(entries), Frontier(self.alarm_partitions, meta.alarms))
+        state = StreetPartition(
+            meta,
+            dict(entries),
+            Frontier(self.alarm_partitions, meta.alarms),
+            Frontier(self.alarm_partitions, meta.alarms_read),
+        )
         self.partitions[partition] = state
         for key, value in state.entries.items():
             self._index(state, key, value)
@@ -117,6 +124,7 @@ class StreetEngine:
     def flush(self, partition: int) -> list[tuple[str, Any]]:
         state = self.partitions[partition]
         state.meta.alarms = dict(state.frontier.known)
+        state.meta.alarms_read = dict(state.read.known)
         return flush_order(state.entries, state.changes, state.meta)
 
     def open_cases(self, partition: int, street: str, member: str) -> int:
@@ -140,8 +148,12 @@ class StreetEngine:
             self._reassigned(state, f)
         elif event.type == "ClockTicked":
             source = sources_of(f["tick_id"], "alarms")
-            if source is not None and state.frontier.announce(source, event.occurred_at):
-                state.changes.put(META)
+            if source is not None:
+                moved = state.frontier.announce(source, event.occurred_at)
+                if f.get("log_time") is not None:
+                    moved = state.read.announce(source, f["log_time"]) or moved
+                if moved:
+                    state.changes.put(META)
         watermark = state.frontier.watermark
         if watermark is not None:
             out += self._drain(state, watermark)
@@ -149,15 +161,19 @@ class StreetEngine:
         return out
 
     def announcements(self, partition: int) -> list[Emit]:
-        """After a batch: how far this partition has dispatched, to every case-events partition."""
+        """After a batch: how far this partition has dispatched (in event time, and in the alarms' log time), to
+        every case-events partition."""
         state = self.partitions[partition]
         at = state.frontier.watermark
-        if at is None or (state.meta.announced is not None and at <= state.meta.announced):
+        if at is None:
             return []
-        state.meta.announced = at
+        now = (at, state.read.watermark)
+        if state.meta.announced == now:
+            return []
+        state.meta.announced = now
         state.changes.put(META)
         return [
-            Emit("case-events", announcement(f"routing/{partition}", at), partition=target, after=True)
+            Emit("case-events", announcement(f"routing/{partition}", *now), partition=target, after=True)
             for target in range(self.case_partitions)
         ]
 

@@ -34,7 +34,8 @@ class Seen:
 @dataclass
 class TriageMeta:
     clock: PartitionClock = field(default_factory=PartitionClock)
-    announced: datetime | None = None
+    read_to: datetime | None = None  # the append time of the latest record read (ticks included)
+    announced: tuple[datetime, datetime | None] | None = None
 
 
 @dataclass
@@ -79,6 +80,8 @@ class TriageEngine:
         event = record.event
         meta = state.meta
         out: list[Emit] = []
+        if meta.read_to is None or record.appended_at > meta.read_to:
+            meta.read_to = record.appended_at
         if event.type == "ClockTicked":
             if not record.own or event.fields["tick_id"] != f"tick/{record.partition}":
                 return out
@@ -111,14 +114,18 @@ class TriageEngine:
         return out
 
     def announcements(self, partition: int) -> list[Emit]:
-        """After a batch: how far this alarms partition has been triaged, to every routing partition."""
+        """After a batch: how far this alarms partition has been triaged, in event time and in log time, to every
+        routing partition."""
         state = self.partitions[partition]
         at = state.meta.clock.watermark
-        if at is None or (state.meta.announced is not None and at <= state.meta.announced):
+        if at is None:
             return []
-        state.meta.announced = at
+        now = (at, state.meta.read_to)
+        if state.meta.announced == now:
+            return []
+        state.meta.announced = now
         state.changes.put(META)
         return [
-            Emit("routing", announcement(f"alarms/{partition}", at), partition=target, after=True)
+            Emit("routing", announcement(f"alarms/{partition}", at, state.meta.read_to), partition=target, after=True)
             for target in range(self.routing_partitions)
         ]

@@ -1,6 +1,6 @@
 """An outage or a backfill changes nothing: the real pipeline decides exactly what an uninterrupted live run does.
 
-The reference is the live run of the same events on the pure engines in one process (tests.pipeline_model):
+The reference is the live run of the same events on the pure engines in one process (chaos.model):
 every event processed at its own time, every derived record the moment it exists. The real pipeline gets the
 same simulated day (a hotspot build-up, disorder within the lateness, duplicates, malformed messages) as a
 backlog published before the worker starts, and as a stream with the worker stopped in the middle while hours
@@ -24,6 +24,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from chaos.model import Decisions, Model
 from projections.query import iso
 from schemas.codec import Codec
 from streams.domain.hotspots import HotspotPolicy
@@ -36,7 +37,6 @@ from streams.simulator.generator import generate
 from streams.simulator.publisher import encode
 from tests.factories import alarm
 from tests.integration.conftest import Stack
-from tests.pipeline_model import Decisions, Model
 
 pytestmark = pytest.mark.integration
 CODEC = Codec()
@@ -111,11 +111,10 @@ def _send(stack: Stack, events: list[SimEvent]) -> None:
 
 
 def _reference(events: list[SimEvent], policy: HotspotPolicy) -> Decisions:
-    decoded = [CODEC.from_json(e.value) for e in events if e.delivery is not Delivery.MALFORMED]
-    assert all(isinstance(e.value, dict) for e in events if e.delivery is not Delivery.MALFORMED)
+    published = [(CODEC.from_json(e.value), e.published_at) for e in events if e.delivery is not Delivery.MALFORMED]
     timing = SlaTiming(lateness=timedelta(milliseconds=LATENESS_MS))
-    last = max(e.occurred_at for e in decoded)
-    return Model(DISTRICT, timing, policy, frozenset({"RESOLVED"})).live(decoded, until=last + timedelta(hours=2))
+    last = max(at for _, at in published)
+    return Model(DISTRICT, timing, policy, frozenset({"RESOLVED"})).live(published, until=last + timedelta(hours=2))
 
 
 def _normal(value: Any) -> Any:

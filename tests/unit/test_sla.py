@@ -55,9 +55,10 @@ class Sim:
     def tick(self, appended_at: datetime) -> None:
         self.feed(_tick("tick/0", appended_at), appended_at)
 
-    def dispatched_up_to(self, at: datetime, appended_at: datetime | None = None) -> None:
-        """The routing partition announces it has dispatched every alarm up to ``at``."""
-        self.feed(announcement("routing/0", at), appended_at or at)
+    def dispatched_up_to(self, at: datetime, appended_at: datetime | None = None, read: datetime | None = None) -> None:
+        """The routing partition announces it has dispatched every alarm up to ``at``, and read every alarm
+        appended up to ``read`` (by default, as far as the log has come)."""
+        self.feed(announcement("routing/0", at, read or appended_at or at), appended_at or at)
 
     def run_to(self, at: datetime, step: timedelta = S) -> None:
         """Ticks every ``step`` up to ``at``, like a quiet live partition; dispatching keeps up with time."""
@@ -244,19 +245,35 @@ def test_events_before_their_dispatch_wait_for_it_however_long_the_log_takes() -
     assert sim.breaches() == {} and sim.of("DeadLettered") == []
 
 
-def test_an_orphan_is_dead_lettered_once_the_dispatch_stage_has_passed_its_time() -> None:
-    sim = Sim()
-    sim.feed(field(ACCEPT, T0, case="NOPE"), T0)
-    sim.dispatched_up_to(T0 - MS)
-    sim.tick(T0 + 3600 * S)
-    assert sim.of("DeadLettered") == []  # log time alone decides nothing
-    sim.dispatched_up_to(T0)
-    assert sim.of("DeadLettered") == []  # at its time, an alarm at the same moment may still be dispatched
-    sim.dispatched_up_to(T0 + MS)
-    [letter] = sim.of("DeadLettered")
+def test_an_orphan_is_dead_lettered_once_the_dispatch_stage_has_passed_it_by_both_clocks() -> None:
+    def held(at: datetime, read: datetime, tick: datetime | None = None) -> list[Event]:
+        sim = Sim()
+        sim.feed(field(ACCEPT, T0, case="NOPE"), T0)
+        sim.dispatched_up_to(at, T0 + 3600 * S, read=read)
+        if tick is not None:
+            sim.tick(tick)
+        return sim.of("DeadLettered")
+
+    assert held(T0 - MS, T0 + 3600 * S, tick=T0 + 7200 * S) == []  # log time alone decides nothing
+    assert held(T0, T0 + 3600 * S) == []  # at its time, an alarm at the same moment may still be dispatched
+    assert held(T0 + MS, T0 + 60 * S) == []  # an alarm appended up to the lateness after it may still come
+    [letter] = held(T0 + MS, T0 + 60 * S + MS)
     assert letter.fields["error_class"] == "Orphan" and "NOPE" in letter.fields["reason"]
     assert letter.fields["origin"] == "t.case-events/0/0" and letter.fields["payload"] == b"v"
-    assert sim.cases["NOPE"].held == ()
+
+
+def test_a_field_clock_an_hour_behind_does_not_orphan_events_whose_alarm_was_appended_first() -> None:
+    """The field app stamps its events an hour early, so each one is older than its alarm; in a backfill the
+    dispatch comes after it. The alarm was appended before the event: the event waits for the dispatch."""
+    sim = Sim()
+    appended = T0 + 30 * S
+    sim.feed(field(ACCEPT, T0 + 30 * S - timedelta(hours=1)), appended)  # stamped an hour early
+    sim.dispatched_up_to(T0 + 20 * S, appended + S, read=T0)  # the stage passed its stamp, not its alarm
+    assert sim.of("DeadLettered") == []
+    sim.feed(dispatched(), appended + 2 * S)
+    sim.dispatched_up_to(T0 + 40 * S, appended + 3 * S, read=appended + 2 * S)
+    sim.run_to(T0 + timedelta(minutes=20))
+    assert sim.of("DeadLettered") == [] and ("C1", "ACCEPT") not in sim.breaches()
 
 
 def test_field_events_of_police_and_review_cases_are_accepted_untracked_in_any_order() -> None:

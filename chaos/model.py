@@ -1,17 +1,18 @@
 """The whole topology in one process, on the pure engines: what an uninterrupted live run decides.
 
-Every upstream event is appended at its own time, in time order, and every derived record is processed the
-moment it is appended; each alarms and case-events partition gets a tick every second of event time in
-between. That is the live run a day of real time would give, in a fraction of a second: the reference the
-outage and backfill tests compare the real pipeline against. One partition per topic: the decisions are a
-function of the events, not of the partitioning (the assignee alone follows the routing log's order).
+Every upstream event is appended at its publish time, in the order it was published, and every derived
+record is processed the moment it is appended; each alarms and case-events partition gets a tick every
+second of log time in between. That is the live run a day of real time would give, in a fraction of a
+second: the reference the outage and backfill tests, and the fault suite, compare the real pipeline
+against. One partition per topic: the decisions are a function of the events, not of the partitioning
+(the assignee alone follows the routing log's order).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -81,13 +82,13 @@ class Model:
         self.now: datetime | None = None
         self.offsets: dict[str, int] = {}
 
-    def live(self, events: Iterable[Event], until: datetime | None = None) -> Decisions:
-        """Feed upstream events in time order, ticking every second in between, then keep ticking to ``until``."""
-        ordered = sorted(enumerate(events), key=lambda item: (item[1].occurred_at, item[0]))
-        for _, event in ordered:
-            self._tick_to(event.occurred_at)
+    def live(self, published: Iterable[tuple[Event, datetime]], until: datetime | None = None) -> Decisions:
+        """Feed upstream events as published (event, publish time; in publish order), ticking every second in
+        between, then keep ticking to ``until``."""
+        for event, at in published:
+            self._tick_to(at)
             topic = "alarms" if event.type == "AlarmReceived" else "case-events"
-            self._run(deque([(topic, event)]), event.occurred_at)
+            self._run(deque([(topic, event)]), max(at, self.now or at))
         if until is not None:
             self._tick_to(until)
         return self.decisions
@@ -123,3 +124,53 @@ class Model:
 def _tick(tick_id: str, at: datetime) -> Event:
     fields = {"event_id": str(uuid.uuid4()), "occurred_at": at, "source": "model", "tick_id": tick_id, "partition": 0}
     return Event("ClockTicked", fields)
+
+
+def comparable(decisions: Decisions) -> dict[str, Any]:
+    """The model's decisions in the shapes chaos.observe.Snapshot reads from ClickHouse (times as ISO strings)."""
+    from projections.query import iso
+
+    def norm(v: Any) -> Any:
+        return iso(v) if isinstance(v, datetime) else v
+
+    breaches = {
+        (f["case_id"], f["stage"], iso(f["deadline"]), f["sla_rule"])
+        for f in (e.fields for e in decisions.of("SlaBreached"))
+    }
+    keys = ("street_code", "grid_code", "team", "level", "accept_by", "contact_by", "arrive_by", "sla_rule")
+    dispatches = {e.fields["case_id"]: tuple(norm(e.fields[k]) for k in keys) for e in decisions.of("CaseDispatched")}
+    reassignments = {(f["case_id"], f["step"], f["level"]) for f in (e.fields for e in decisions.of("CaseReassigned"))}
+    latest: dict[str, Mapping[str, Any]] = {}
+    for e in decisions.of("OutcomeStatsUpdated"):
+        f = e.fields
+        if f["stats_key"] not in latest or f["version"] > latest[f["stats_key"]]["version"]:
+            latest[f["stats_key"]] = f
+    outcomes = {
+        k: (f["concluded"], f["success"], f["no_action_needed"], str(f["compensation"]), f["duration_sum_ms"])
+        for k, f in latest.items()
+    }
+    by_episode: dict[str, list[dict[str, Any]]] = {}
+    for kind in ("HotspotDetected", "HotspotUpdated", "HotspotCooled"):
+        for e in decisions.of(kind):
+            by_episode.setdefault(e.fields["episode_id"], []).append({**e.fields, "type": kind})
+    episodes = set()
+    for rows in by_episode.values():
+        reports = [r for r in rows if r["type"] != "HotspotCooled"]
+        last = max(reports, key=lambda r: (r["occurred_at"], r["count"], r["event_id"]))
+        cooled = [r["occurred_at"] for r in rows if r["type"] == "HotspotCooled"]
+        episodes.add(
+            (
+                rows[0]["hotspot_id"],
+                iso(min(r["episode_started_at"] for r in rows)),
+                max(r["count"] for r in rows),
+                last["count"],
+                iso(max(cooled)) if cooled else None,
+            )
+        )
+    return {
+        "breaches": breaches,
+        "dispatches": dispatches,
+        "reassignments": reassignments,
+        "outcomes": outcomes,
+        "episodes": episodes,
+    }
