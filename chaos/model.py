@@ -68,7 +68,15 @@ class Decisions:
 
 
 class Model:
-    def __init__(self, district: District, timing: SlaTiming, hotspots: HotspotPolicy, success: frozenset[str]) -> None:
+    def __init__(
+        self,
+        district: District,
+        timing: SlaTiming,
+        hotspots: HotspotPolicy,
+        success: frozenset[str],
+        tick: timedelta = TICK,
+    ) -> None:
+        self.tick = tick
         retention = timing.retention
         self.engines = {
             "alarms": TriageEngine(district, timing.lateness, retention, 1, lambda phone: f"token:{phone}"),
@@ -97,8 +105,8 @@ class Model:
         if self.now is None:
             self.now = at
             return
-        while self.now + TICK <= at:
-            self.now += TICK
+        while self.now + self.tick <= at:
+            self.now += self.tick
             for topic in ("alarms", "case-events"):
                 self._run(deque([(topic, _tick("tick/0", self.now))]), self.now)
         self.now = max(self.now, at)

@@ -8,7 +8,8 @@ from a FULL JOIN reads as 0 through ifNull, whatever the session's join_use_null
 from __future__ import annotations
 
 # Every dispatched case with a conclusion counts once, with its latest conclusion, on that
-# conclusion's local day; the stream's current version per key must say the same.
+# conclusion's local day; the stream's current version per key must say the same, its nearest-rank
+# P50 and P90 of the times from dispatch to conclusion included.
 OUTCOME_DIFFERENCES = """
 WITH
     batch AS (
@@ -18,7 +19,10 @@ WITH
                toUInt64(countIf(outcome IN {success:Array(String)})) AS success,
                toUInt64(countIf(outcome = 'NO_ACTION_NEEDED')) AS no_action,
                toDecimal128(sum(ifNull(compensation, toDecimal64(0, 2))), 2) AS compensation,
-               toInt64(sum(greatest(dateDiff('millisecond', dispatched_at, outcome_at), 0))) AS duration_sum_ms
+               groupArray(toInt64(greatest(dateDiff('millisecond', dispatched_at, outcome_at), 0))) AS durations,
+               toInt64(arraySum(durations)) AS duration_sum_ms,
+               ifNull(alarmflow_nearest_rank(durations, 500), -1) AS p50_ms,
+               ifNull(alarmflow_nearest_rank(durations, 900), -1) AS p90_ms
         FROM cases
         WHERE outcome IS NOT NULL
         GROUP BY street_code, grid, category, team, local_day
@@ -27,7 +31,7 @@ WITH
         SELECT street_code, ifNull(grid_code, '') AS grid, category, team, local_day,
                toUInt64(concluded) AS concluded, toUInt64(success) AS success,
                toUInt64(no_action_needed) AS no_action, toDecimal128(compensation, 2) AS compensation,
-               toInt64(duration_sum_ms) AS duration_sum_ms
+               toInt64(duration_sum_ms) AS duration_sum_ms, ifNull(p50_ms, -1) AS p50_ms, ifNull(p90_ms, -1) AS p90_ms
         FROM v_outcome_daily
         WHERE concluded > 0
     )
@@ -36,12 +40,14 @@ SELECT street_code, grid, category, team, local_day,
        b.success AS batch_success, s.success AS stream_success,
        b.no_action AS batch_no_action, s.no_action AS stream_no_action,
        b.compensation AS batch_compensation, s.compensation AS stream_compensation,
-       b.duration_sum_ms AS batch_duration_ms, s.duration_sum_ms AS stream_duration_ms
+       b.duration_sum_ms AS batch_duration_ms, s.duration_sum_ms AS stream_duration_ms,
+       b.p90_ms AS batch_p90_ms, s.p90_ms AS stream_p90_ms
 FROM batch AS b
 FULL OUTER JOIN streamed AS s USING (street_code, grid, category, team, local_day)
 WHERE ifNull(b.concluded, 0) != ifNull(s.concluded, 0) OR ifNull(b.success, 0) != ifNull(s.success, 0)
    OR ifNull(b.no_action, 0) != ifNull(s.no_action, 0) OR ifNull(b.compensation, 0) != ifNull(s.compensation, 0)
    OR ifNull(b.duration_sum_ms, 0) != ifNull(s.duration_sum_ms, 0)
+   OR ifNull(b.p50_ms, -1) != ifNull(s.p50_ms, -1) OR ifNull(b.p90_ms, -1) != ifNull(s.p90_ms, -1)
 ORDER BY local_day, street_code, grid, category, team
 """
 

@@ -4,7 +4,7 @@
   it is ready, and at lag 0 after ``memory_open_cases`` dispatchable non-police alarms that nobody accepts or
   closes. The allowed lateness is set to 7 days so that no deadline is decided during the run: the cases stay
   open without each adding five derived events (breaches, escalations) and minutes of run time.
-- closed cases: the pure SLA engine (dict-backed stores, as the unit tests drive it) in its own process, fed
+- closed cases: every engine (triage, streets, cases, outcomes) on the pure topology, in its own process, fed
   ``memory_closed_cases`` closed cases; its RSS and the cases it holds, sampled along the way, should stay flat
   once the first cases pass their retention (24 h of event time; 10,000 cases a day).
 """
@@ -95,7 +95,7 @@ def closed_cases(ctx: Context) -> dict[str, Any]:
     n = ctx.sizes.memory_closed_cases
     gap = 86_400 / ctx.sizes.memory_closed_per_day
     result = subprocess.run(
-        [sys.executable, "-m", "bench.sla_closed", "--cases", str(n), "--samples", "20", "--gap-s", str(gap)],
+        [sys.executable, "-m", "bench.closed_cases", "--cases", str(n), "--samples", "20", "--gap-s", str(gap)],
         cwd=ctx.code_dir,
         capture_output=True,
         text=True,
@@ -121,8 +121,8 @@ def run(ctx: Context) -> dict[str, Any]:
     closed = closed_cases(ctx)
     return {
         "what": "open: worker (role all, incl. embedded ClickHouse) VmRSS at ready and at lag 0 after N open cases "
-        "(lateness 7 d, so nothing is decided); closed: the pure SLA engine with dict stores in its own process, "
-        "fed N closed cases (RSS and cases held sampled 20 times)",
+        "(lateness 7 d, so nothing is decided); closed: every engine on the pure topology "
+        "in its own process, fed N closed cases (RSS and what each engine holds sampled 20 times)",
         "open": opened,
         "closed": closed,
         # One run: 100k open cases take minutes through the whole pipeline; the closed-case part is its own series.

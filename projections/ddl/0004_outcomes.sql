@@ -39,6 +39,10 @@ ENGINE = ReplacingMergeTree(version)
 ORDER BY stats_key
 SETTINGS non_replicated_deduplication_window = 10000;
 
+-- OutcomeStatsUpdated v2 carries P50 and no longer the durations (durations_ms stays empty on its rows; the
+-- distribution is in the cases view).
+ALTER TABLE outcome_daily ADD COLUMN IF NOT EXISTS p50_ms Nullable(Int64) AFTER duration_sum_ms;
+
 -- Every hotspot change: detected, updated (the count grew), cooled.
 CREATE TABLE IF NOT EXISTS hotspots
 (
@@ -71,7 +75,7 @@ SETTINGS non_replicated_deduplication_window = 10000;
 CREATE OR REPLACE VIEW v_outcome_daily AS
 SELECT stats_key, local_day, street_code, grid_code, category, team, version, concluded, success,
        resolved, referred, escalated_to_police, unresolved, no_action_needed, success_outcomes, compensation,
-       durations_ms, duration_sum_ms, p90_ms,
+       duration_sum_ms, p50_ms, p90_ms,
        if(concluded - no_action_needed = 0, NULL, round(success / (concluded - no_action_needed), 4)) AS success_rate
 FROM (SELECT * FROM outcome_daily ORDER BY version DESC LIMIT 1 BY stats_key);
 
@@ -104,17 +108,6 @@ FROM v_outcome_daily
 GROUP BY street_code, month, category
 HAVING compensation_yuan > 0
 ORDER BY street_code, month, compensation_yuan DESC;
-
--- Time from dispatch to conclusion, by street and force, from every counted case's duration
--- (nearest-rank quantiles, as everywhere: see alarmflow_nearest_rank in 0005_views.sql).
-CREATE OR REPLACE VIEW v_conclusion_time AS
-SELECT street_code, team, count() AS concluded,
-       round(alarmflow_nearest_rank(groupArray(d), 500) / 60000, 1) AS p50_min,
-       round(alarmflow_nearest_rank(groupArray(d), 900) / 60000, 1) AS p90_min
-FROM v_outcome_daily
-ARRAY JOIN durations_ms AS d
-GROUP BY street_code, team
-ORDER BY street_code, team;
 
 -- One row per hotspot episode: when it started, its peak, and whether it has cooled. The latest report
 -- is the one with the greatest (occurred_at, count, event_id): unique, so equal times cannot make it vary;

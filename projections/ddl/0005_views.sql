@@ -71,6 +71,21 @@ LEFT JOIN b ON b.case_id = d.case_id
 LEFT JOIN r ON r.case_id = d.case_id
 LEFT JOIN v_repeat_calls AS rc ON rc.case_id = d.case_id;
 
+-- Time from dispatch to conclusion (the latest conclusion, as counted), by street and force: nearest-rank
+-- quantiles over every concluded case, the same cases and definition as the stream's p50_ms and p90_ms.
+CREATE OR REPLACE VIEW v_conclusion_time AS
+SELECT street_code, team, count() AS concluded,
+       round(alarmflow_nearest_rank(groupArray(d), 500) / 60000, 1) AS p50_min,
+       round(alarmflow_nearest_rank(groupArray(d), 900) / 60000, 1) AS p90_min
+FROM
+(
+    SELECT street_code, team, greatest(dateDiff('millisecond', dispatched_at, outcome_at), 0) AS d
+    FROM cases
+    WHERE outcome IS NOT NULL
+)
+GROUP BY street_code, team
+ORDER BY street_code, team;
+
 -- One row per (dispatched case, stage): met on time, breached, cancelled (concluded or closed
 -- before the deadline, with the stage unmet), or open (not decided yet).
 CREATE OR REPLACE VIEW case_stages AS

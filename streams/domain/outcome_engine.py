@@ -98,13 +98,12 @@ class OutcomeEngine:
             if progress is not None and progress > sealed_at:
                 return [Emit("deadletter", _too_late(record, sealed_at))]
             current = DailyOutcome({k: f[k] for k in KEY_FIELDS})
+            state.aggregates[key] = current
             state.sealing.set(key, sealed_at)
-        updated = current.apply(f)
-        if updated is current:
+        if not current.apply(f):
             return []
-        state.aggregates[key] = updated
         state.changes.put(key)
-        return [Emit("outcome-stats", updated.stats_event(self.success, record.event.occurred_at))]
+        return [Emit("outcome-stats", current.stats_event(self.success, record.event.occurred_at))]
 
 
 def _too_late(record: Record, sealed_at: datetime) -> Event:

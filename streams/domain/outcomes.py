@@ -17,12 +17,14 @@ success rate = success / (concluded − NO_ACTION_NEEDED), success = the configu
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from sortedcontainers import SortedList
 
 from schemas.event import Event, from_millis, to_millis
 from streams.domain.routing import WORKER_SOURCE, derived_id
@@ -131,31 +133,71 @@ class Contribution:
         )
 
 
-@dataclass(frozen=True)
 class DailyOutcome:
-    """The aggregate for one key: its cases' contributions and a version that grows with every change."""
+    """The aggregate for one key: each case's contribution (the latest mark wins, which makes any order or
+    repetition of the inputs give the same aggregate), running totals kept with every change, and a version that
+    grows with every change. A change costs O(log n), not O(cases of the day)."""
 
-    key: Mapping[str, Any]  # stats_key, street_code, grid_code, category, team, local_day
-    cases: Mapping[str, Contribution] = field(default_factory=dict)
-    version: int = 0
+    __slots__ = ("by_outcome", "cases", "compensation", "duration_sum", "durations", "key", "version")
 
-    def apply(self, counted: Mapping[str, Any]) -> DailyOutcome:
-        """Fold one OutcomeCounted; returns self when it changes nothing (a repeat or a stale one)."""
+    def __init__(
+        self, key: Mapping[str, Any], cases: Mapping[str, Contribution] | None = None, version: int = 0
+    ) -> None:
+        self.key = dict(key)  # stats_key, street_code, grid_code, category, team, local_day
+        self.cases: dict[str, Contribution] = {}
+        self.version = version
+        self.by_outcome: dict[str, int] = {}
+        self.compensation = ZERO
+        self.durations = SortedList()  # counted cases' dispatch-to-conclusion times, kept sorted for quantiles
+        self.duration_sum = 0
+        for case, c in (cases or {}).items():
+            self.cases[case] = c
+            self._count(c, 1)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, DailyOutcome) and (self.key, self.cases, self.version) == (
+            other.key,
+            other.cases,
+            other.version,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def apply(self, counted: Mapping[str, Any]) -> bool:
+        """Fold one OutcomeCounted; False when it changes nothing (a repeat, or older than what counts)."""
         new = Contribution.of(counted)
-        old = self.cases.get(counted["case_id"])
-        if old is not None and old.mark >= new.mark:
-            return self
-        return replace(self, cases={**self.cases, counted["case_id"]: new}, version=self.version + 1)
+        case = counted["case_id"]
+        old = self.cases.get(case)
+        if old is not None:
+            if old.mark >= new.mark:
+                return False
+            self._count(old, -1)
+        self.cases[case] = new
+        self._count(new, 1)
+        self.version += 1
+        return True
 
-    def counted(self) -> list[Contribution]:
-        return [c for c in self.cases.values() if c.counts]
+    def _count(self, c: Contribution, sign: int) -> None:
+        if not c.counts:
+            return  # a tombstone: the case moved to another day
+        outcome = str(c.outcome)
+        self.by_outcome[outcome] = self.by_outcome.get(outcome, 0) + sign
+        if c.compensation is not None:
+            self.compensation += sign * c.compensation
+        if c.duration_ms is not None:
+            if sign > 0:
+                self.durations.add(c.duration_ms)
+            else:
+                self.durations.remove(c.duration_ms)
+            self.duration_sum += sign * c.duration_ms
+
+    @property
+    def concluded(self) -> int:
+        return sum(self.by_outcome.values())
 
     def stats_event(self, success: Iterable[str], at: datetime) -> Event:
-        """The full aggregate as OutcomeStatsUpdated; ``at`` is the event time of the change that made it."""
+        """The aggregate as OutcomeStatsUpdated; ``at`` is the event time of the change that made it."""
         success = frozenset(success)
-        counted = self.counted()
-        by_outcome = {o.lower(): sum(1 for c in counted if c.outcome == o) for o in OUTCOMES}
-        durations = sorted(c.duration_ms for c in counted if c.duration_ms is not None)
         return Event(
             "OutcomeStatsUpdated",
             {
@@ -164,20 +206,21 @@ class DailyOutcome:
                 "source": WORKER_SOURCE,
                 **self.key,
                 "version": self.version,
-                "concluded": len(counted),
-                "success": sum(1 for c in counted if c.outcome in success),
-                **by_outcome,
+                "concluded": self.concluded,
+                "success": sum(n for o, n in self.by_outcome.items() if o in success),
+                **{o.lower(): self.by_outcome.get(o, 0) for o in OUTCOMES},
                 "success_outcomes": sorted(success),
-                "compensation": sum((c.compensation or ZERO for c in counted), ZERO),
-                "durations_ms": durations,
-                "duration_sum_ms": sum(durations),
-                "p90_ms": nearest_rank(durations, 0.9),
+                "compensation": self.compensation,
+                "duration_sum_ms": self.duration_sum,
+                "p50_ms": nearest_rank(self.durations, 0.5),
+                "p90_ms": nearest_rank(self.durations, 0.9),
             },
         )
 
 
-def nearest_rank(ordered: list[int], q: float) -> int | None:
-    """The nearest-rank quantile of sorted values (an observed value, never an interpolation)."""
+def nearest_rank(ordered: Sequence[int], q: float) -> int | None:
+    """The nearest-rank quantile of sorted values: the ceil(q·n)-th smallest (an observed value, never an
+    interpolation), with q in per mille in integer arithmetic, as SQL's alarmflow_nearest_rank."""
     if not ordered:
         return None
     rank = max(1, -(-int(q * 1000) * len(ordered) // 1000))  # ceil(q·n) in integers

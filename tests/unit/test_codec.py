@@ -166,7 +166,9 @@ def test_every_kept_version_resolves_to_the_current_reader(data: st.DataObject) 
     for schema in CODEC.registry:
         reader = CODEC.registry.reader(schema.name)
         sample = CODEC.from_json({"type": schema.name, **data.draw(strategy(dict(reader.raw)))}).fields
-        writer_sample = {f["name"]: sample[f["name"]] for f in schema.raw["fields"]}
+        # a field the newer version dropped (OutcomeStatsUpdated.v1's durations_ms): its JSON form is its value
+        dropped = data.draw(strategy(dict(schema.raw)))
+        writer_sample = {f["name"]: sample.get(f["name"], dropped[f["name"]]) for f in schema.raw["fields"]}
         assert resolves(dict(schema.raw), dict(reader.raw), writer_sample), schema.label
 
 

@@ -56,8 +56,8 @@ def aggregate(counted: list[Event]) -> dict[str, DailyOutcome]:
     aggs: dict[str, DailyOutcome] = {}
     for e in counted:
         f = e.fields
-        agg = aggs.get(f["stats_key"]) or DailyOutcome({"stats_key": f["stats_key"]})
-        aggs[f["stats_key"]] = agg.apply(f)
+        agg = aggs.setdefault(f["stats_key"], DailyOutcome({"stats_key": f["stats_key"]}))
+        agg.apply(f)
     return aggs
 
 
@@ -65,7 +65,7 @@ def summary(aggs: dict[str, DailyOutcome]) -> dict[str, tuple[Any, ...]]:
     out = {}
     for key, agg in aggs.items():
         f = agg.stats_event({"RESOLVED"}, T0).fields
-        out[key] = (f["concluded"], f["success"], f["unresolved"], f["compensation"], tuple(f["durations_ms"]))
+        out[key] = (f["concluded"], f["success"], f["unresolved"], f["compensation"], f["duration_sum_ms"], f["p90_ms"])
     return out
 
 
@@ -73,7 +73,7 @@ def test_a_case_concluded_twice_counts_once_with_its_latest_outcome() -> None:
     events = fold_case([conclusion("A", 30, "UNRESOLVED"), conclusion("A", 90, "RESOLVED", "100.50")])
     [(key, agg)] = aggregate(events).items()
     assert key.endswith("2026-05-12")
-    assert summary({key: agg})[key] == (1, 1, 0, Decimal("100.50"), (90 * 60_000,))
+    assert summary({key: agg})[key] == (1, 1, 0, Decimal("100.50"), 90 * 60_000, 90 * 60_000)
 
 
 def test_a_correction_on_the_next_day_moves_the_case_out_of_its_old_day() -> None:
@@ -82,8 +82,15 @@ def test_a_correction_on_the_next_day_moves_the_case_out_of_its_old_day() -> Non
     assert [e.fields["counts"] for e in events] == [True, False, True]
     result = summary(aggregate(events))
     assert result == {
-        KEY.stats_key(datetime(2026, 5, 12).date()): (0, 0, 0, Decimal("0.00"), ()),
-        KEY.stats_key(datetime(2026, 5, 13).date()): (1, 0, 1, Decimal("0.00"), ((14 * 60 + 30) * 60_000,)),
+        KEY.stats_key(datetime(2026, 5, 12).date()): (0, 0, 0, Decimal("0.00"), 0, None),
+        KEY.stats_key(datetime(2026, 5, 13).date()): (
+            1,
+            0,
+            1,
+            Decimal("0.00"),
+            (14 * 60 + 30) * 60_000,
+            (14 * 60 + 30) * 60_000,
+        ),
     }
 
 
