@@ -28,7 +28,7 @@ class Sizes:
     memory_open_cases: int = 20_000
     memory_open_target: int = 100_000
     memory_closed_cases: int = 1_000_000
-    memory_closed_per_day: int = 10_000  # event-time density of the closed cases (retention is 24 h)
+    memory_closed_per_day: int = 10_000  # event-time density of the closed cases (retention is 72 h)
     profile_events: int = 20_000  # the cProfile'd worker run reads this prefix of the input topic
     poll_s: float = 1.0  # longest pause between two consumer-lag looks
     stall_s: float = 600.0  # a run whose lag has not moved for this long is abandoned

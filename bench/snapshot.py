@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("schemas", "streams", "projections", "bench")
+PACKAGES = ("schemas", "streams", "projections", "chaos", "bench")
 DATA = ("deploy/district",)
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "results")
 

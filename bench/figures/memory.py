@@ -6,7 +6,7 @@
   open without each adding five derived events (breaches, escalations) and minutes of run time.
 - closed cases: every engine (triage, streets, cases, outcomes) on the pure topology, in its own process, fed
   ``memory_closed_cases`` closed cases; its RSS and the cases it holds, sampled along the way, should stay flat
-  once the first cases pass their retention (24 h of event time; 10,000 cases a day).
+  once the first cases pass their retention (ALARMFLOW_RETENTION_H, 72 h of event time; 10,000 cases a day).
 """
 
 from __future__ import annotations
