@@ -123,11 +123,13 @@ def _java(paths: BrokerPaths, *args: str) -> list[str]:
     ]
 
 
-def _format(paths: BrokerPaths) -> None:
+def format_storage(paths: BrokerPaths, cluster_id: str | None = None) -> None:
+    """Format the data directory once (KRaft), with a new cluster id unless one is given."""
     if (paths.data / "meta.properties").exists():
         return
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-    cmd = _java(paths, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(paths.config))
+    cluster_id = cluster_id or base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    # One id in 64 starts with "-": as a separate argument argparse would take it for an option.
+    cmd = _java(paths, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(paths.config))
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise BrokerError(f"kafka-storage format failed:\n{result.stdout}{result.stderr}")
@@ -167,7 +169,7 @@ def up(settings: Settings, timeout: float = 90.0) -> list[str]:
         if _port_open(settings.kafka_bootstrap):
             raise BrokerError(f"{settings.kafka_bootstrap} is taken by another process")
         _write_config(settings, paths)
-        _format(paths)
+        format_storage(paths)
         with paths.log.open("ab") as log:
             proc = subprocess.Popen(
                 _java(paths, "kafka.Kafka", str(paths.config)),

@@ -146,3 +146,19 @@ def test_query_says_so_when_the_workers_endpoint_fails_and_does_not_open_the_dat
     assert "failed the query: HTTP 500" in done.stderr, done.stderr
     assert time.monotonic() - started < 60
     assert not (stack.settings.var_dir / "clickhouse").exists()  # never opened alongside the worker
+
+
+def test_a_cluster_id_that_starts_with_a_dash_formats_the_storage(tmp_path: Path) -> None:
+    """One random cluster id in 64 starts with "-" (URL-safe base64): the storage tool must not take it for an
+    option (it did, and `make demo` failed once in 64 starts)."""
+    from streams import kafka_local
+    from streams.settings import Settings
+
+    shared = Settings.from_env()
+    paths = kafka_local.BrokerPaths(tmp_path)
+    (tmp_path / "libs").symlink_to(kafka_local.BrokerPaths(shared.kafka_home.resolve()).libs)
+    settings = Settings.from_env({"ALARMFLOW_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}"})
+    kafka_local._write_config(settings, paths)
+    kafka_local.format_storage(paths, "-Yt3ZbWvQ9uQ3m1aT0bq5w")
+    meta = (paths.data / "meta.properties").read_text()
+    assert "cluster.id=-Yt3ZbWvQ9uQ3m1aT0bq5w" in meta, meta
