@@ -72,11 +72,11 @@ class ClusterDDLError(ProjectionError):
 def insert_settings(cluster: str) -> dict[str, int]:
     """Settings every projection insert needs: none on one server; on a cluster, a foreground Distributed insert.
 
-    By default a Distributed table acknowledges an insert once it is queued on the receiving node and sends
-    it to the shards later, so the projector would commit offsets for rows not yet stored, and the shards'
-    inserts would not carry the batch's insert_deduplication_token. insert_distributed_sync (the old name
-    of distributed_foreground_insert, known to every server version) makes the insert return only after
-    every shard has stored its rows, each with the token."""
+    By default a Distributed table acknowledges an insert once it is queued on the receiving server and
+    sends it to the shards later: the projector would commit offsets for rows no shard holds yet, and a
+    retry's deduplication would be decided later, away from the insert it belongs to. insert_distributed_sync
+    (the old name of distributed_foreground_insert, known to every server version) makes the insert return
+    only after every shard has stored its rows, under the batch's insert_deduplication_token."""
     return {"insert_distributed_sync": 1} if cluster else {}
 
 
