@@ -96,8 +96,9 @@ def create_app(settings: Settings) -> faust.App:
 def _add_projector(app: faust.App, settings: Settings, codec: Codec, limits: Limits, redactor: Redactor) -> None:
     """The one process that writes ClickHouse (chDB allows one per path) and answers read-only queries."""
     client = connect(settings.dsn)
-    applied = migrate(client)
-    log.info("ClickHouse %s ready (migrations applied now: %s)", describe(settings.dsn), applied or "none")
+    applied = migrate(client, cluster=settings.clickhouse_cluster)
+    where = f" on cluster {settings.clickhouse_cluster}" if settings.clickhouse_cluster else ""
+    log.info("ClickHouse %s%s ready (migrations applied now: %s)", describe(settings.dsn), where, applied or "none")
     sink: ProjectionSink = ClickHouseSink(client)
     if settings.failpoints:
         sink = FailingSink(sink, failpoints.parse(settings.failpoints))

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from projections.cluster import CLUSTER_NAME
 from schemas.privacy import MIN_KEY_BYTES
 from streams.domain.outcomes import OUTCOMES
 from streams.errors import ConfigError
@@ -31,6 +32,7 @@ class Settings:
     partitions: int = 4
     app_id: str = "alarmflow"
     clickhouse_dsn: str = ""
+    clickhouse_cluster: str = ""  # a server's cluster (remote_servers): tables sharded and replicated across it
     var_dir: Path = Path("var")
     web_port: int = 6066
     web_bind: str = "127.0.0.1"
@@ -108,7 +110,21 @@ class Settings:
             raise ConfigError(f"ALARMFLOW_SUCCESS_OUTCOMES: use a comma-separated subset of {', '.join(OUTCOMES)}")
         if settings.role not in ("all", "agents", "projector"):
             raise ConfigError(f"ALARMFLOW_ROLE={settings.role!r}: use all, agents or projector")
+        _check_cluster(settings)
         return settings
+
+
+def _check_cluster(settings: Settings) -> None:
+    if not settings.clickhouse_cluster:
+        return
+    if not CLUSTER_NAME.fullmatch(settings.clickhouse_cluster):
+        raise ConfigError(
+            f"ALARMFLOW_CLICKHOUSE_CLUSTER={settings.clickhouse_cluster!r}: use letters, digits and underscores"
+        )
+    if settings.dsn.startswith("chdb:"):
+        raise ConfigError(
+            "ALARMFLOW_CLICKHOUSE_CLUSTER needs a ClickHouse server: set ALARMFLOW_CLICKHOUSE_DSN=http(s)://…"
+        )
 
 
 def _long_enough(key: bytes, name: str) -> bytes:
