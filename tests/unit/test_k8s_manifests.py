@@ -238,7 +238,8 @@ def test_each_kustomization_builds_and_every_resource_is_valid(
     assert skipped == set(UNVALIDATED_KINDS), f"{name}: only the Altinity kinds go unchecked"
     valid = {kind for (kind, _), status in statuses.items() if status == "statusValid"}
     assert valid == {
-        "ConfigMap", "Deployment", "PodDisruptionBudget", "Job", "Kafka", "KafkaNodePool", "KafkaTopic", "ScaledObject"
+        "ConfigMap", "Deployment", "PodDisruptionBudget", "NetworkPolicy", "Job",
+        "Kafka", "KafkaNodePool", "KafkaTopic", "ScaledObject",
     }  # fmt: skip
 
 
@@ -421,6 +422,22 @@ def test_the_workers_run_by_role_with_probes_on_a_route_they_serve(
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
         assert [b for b in budgets if b["spec"]["selector"]["matchLabels"].items() <= labels.items()], "no PDB"
+        assert _isolated(labels, of_kind(docs, "NetworkPolicy")), "/query would be open to every pod"
+
+
+def _isolated(labels: dict[str, str], policies: list[Doc]) -> bool:
+    """A policy selects the pod for ingress and admits nothing (the pod's node, the probes, always gets through)."""
+    for policy in policies:
+        spec = policy["spec"]
+        selector = spec["podSelector"]
+        if (
+            selector.get("matchLabels", {}).items() <= labels.items()
+            and all(labels.get(e["key"]) in e["values"] for e in selector.get("matchExpressions", []))
+            and spec["policyTypes"] == ["Ingress"]
+            and not spec.get("ingress")
+        ):
+            return True
+    return False
 
 
 def _routes_served(settings: Settings) -> set[str]:
