@@ -15,7 +15,7 @@ TEST_ENV := ALARMFLOW_KAFKA_BOOTSTRAP=127.0.0.1:29092 ALARMFLOW_KAFKA_CONTROLLER
 CHAOS_ENV := ALARMFLOW_KAFKA_BOOTSTRAP=127.0.0.1:19092 ALARMFLOW_KAFKA_CONTROLLER_PORT=19093 \
              ALARMFLOW_KAFKA_HOME=var/chaos-kafka
 
-.PHONY: install broker-jars demo test chaos unit lint typecheck bench clean
+.PHONY: install broker-jars k8s-tools k8s-check demo test chaos unit lint typecheck bench clean
 
 install: $(STAMP)
 
@@ -30,10 +30,20 @@ $(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 broker-jars: $(STAMP)
 	$(BIN)/python -c "from streams.kafka_local import BrokerPaths, resolve_jars; from streams.settings import Settings; resolve_jars(BrokerPaths(Settings.from_env().kafka_home))"
 
+# What tests/unit/test_k8s_manifests.py validates deploy/k8s with: kustomize, kubeconform, the Kubernetes schemas and
+# the Strimzi and KEDA CRDs, pinned, into var/tools (deploy/k8s/tools/install.py). A few minutes the first time;
+# once there, each step is skipped.
+k8s-tools: $(STAMP)
+	@$(BIN)/python deploy/k8s/tools/install.py
+
+# Build every kustomization under deploy/k8s and validate it (no cluster, no network).
+k8s-check: k8s-tools
+	$(BIN)/pytest tests/unit/test_k8s_manifests.py
+
 demo: $(STAMP)
 	$(AF) demo
 
-test: $(STAMP)
+test: $(STAMP) k8s-tools
 	@$(TEST_ENV) $(AF) kafka up
 	@set +e; $(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
 	  $(TEST_ENV) $(AF) kafka down --purge; \
@@ -49,7 +59,7 @@ chaos: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-unit: $(STAMP)
+unit: $(STAMP) k8s-tools
 	$(BIN)/pytest tests/unit
 
 lint: $(STAMP)
