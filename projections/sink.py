@@ -18,6 +18,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError
 
+from projections.cluster import insert_settings
 from projections.errors import ProjectionError, TransientSinkError
 from projections.tables import Rows
 
@@ -43,8 +44,9 @@ def _classify(exc: ClickHouseError) -> ProjectionError:
 class ClickHouseSink:
     """Writes Rows into ClickHouse through clickhouse-connect (chDB or a server)."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, cluster: str = "") -> None:
         self.client = client
+        self.insert_settings = insert_settings(cluster)  # on a cluster: the insert returns once every shard has it
 
     def high_water(self, table: str, topic: str) -> dict[int, int]:
         """Highest offset per partition of ``topic`` that ``table`` already holds."""
@@ -76,6 +78,7 @@ class ClickHouseSink:
         if not len(rows):
             return
         try:
-            self.client.insert_arrow(rows.spec.name, rows.to_arrow(), settings={"insert_deduplication_token": token})
+            settings = {"insert_deduplication_token": token, **self.insert_settings}
+            self.client.insert_arrow(rows.spec.name, rows.to_arrow(), settings=settings)
         except ClickHouseError as exc:
             raise _classify(exc) from exc

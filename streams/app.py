@@ -26,7 +26,7 @@ from streams.kafka_admin import DEADLETTER_MAX_BYTES, ensure_topics
 from streams.ports import ProjectionSink
 from streams.projector import Projector
 from streams.reference_files import DEFAULT_DIRECTORY, load_district, load_hotspot_policy
-from streams.settings import TOPIC_SUFFIXES, Settings
+from streams.settings import TOPIC_SUFFIXES, Settings, require_server_for_cluster
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +95,12 @@ def create_app(settings: Settings) -> faust.App:
 
 def _add_projector(app: faust.App, settings: Settings, codec: Codec, limits: Limits, redactor: Redactor) -> None:
     """The one process that writes ClickHouse (chDB allows one per path) and answers read-only queries."""
+    require_server_for_cluster(settings)
     client = connect(settings.dsn)
     applied = migrate(client, cluster=settings.clickhouse_cluster)
     where = f" on cluster {settings.clickhouse_cluster}" if settings.clickhouse_cluster else ""
     log.info("ClickHouse %s%s ready (migrations applied now: %s)", describe(settings.dsn), where, applied or "none")
-    sink: ProjectionSink = ClickHouseSink(client)
+    sink: ProjectionSink = ClickHouseSink(client, settings.clickhouse_cluster)
     if settings.failpoints:
         sink = FailingSink(sink, failpoints.parse(settings.failpoints))
         log.warning("ClickHouse writes fail on purpose: ALARMFLOW_FAILPOINTS=%s", settings.failpoints)

@@ -115,13 +115,16 @@ class Settings:
 
 
 def _check_cluster(settings: Settings) -> None:
-    if not settings.clickhouse_cluster:
-        return
-    if not CLUSTER_NAME.fullmatch(settings.clickhouse_cluster):
+    if settings.clickhouse_cluster and not CLUSTER_NAME.fullmatch(settings.clickhouse_cluster):
         raise ConfigError(
             f"ALARMFLOW_CLICKHOUSE_CLUSTER={settings.clickhouse_cluster!r}: use letters, digits and underscores"
         )
-    if settings.dsn.startswith("chdb:"):
+
+
+def require_server_for_cluster(settings: Settings) -> None:
+    """The process that writes ClickHouse checks this; others (agents, tools) never open it and may share the
+    setting with it (one ConfigMap for every role)."""
+    if settings.clickhouse_cluster and settings.dsn.startswith("chdb:"):
         raise ConfigError(
             "ALARMFLOW_CLICKHOUSE_CLUSTER needs a ClickHouse server: set ALARMFLOW_CLICKHOUSE_DSN=http(s)://…"
         )

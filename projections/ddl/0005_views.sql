@@ -7,11 +7,12 @@
 -- aggregates) or read through ifNull; argMax keys end with a unique column; zones are always named.
 
 -- The field events the case engine accepted: every lifecycle row but those it refused and dead-lettered
--- (an Orphan, whose dispatch never came). `lifecycle` keeps everything that arrived.
+-- (an Orphan, whose dispatch never came). `lifecycle` keeps everything that arrived. GLOBAL: on a cluster the
+-- dead letters are read once and sent to every shard (one server reads them once anyway).
 CREATE OR REPLACE VIEW v_lifecycle AS
 SELECT *
 FROM lifecycle
-WHERE (kafka_topic, kafka_partition, kafka_offset) NOT IN
+WHERE (kafka_topic, kafka_partition, kafka_offset) GLOBAL NOT IN
       (SELECT source_topic, source_partition, source_offset FROM deadletters);
 
 -- Current state, one row per dispatched case, folded from its facts at query time (so it is

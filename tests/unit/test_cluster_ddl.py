@@ -20,7 +20,7 @@ from projections.cluster import (
 )
 from projections.migrate import _LEDGER, DDL_DIR, migrate, statements
 from streams.errors import ConfigError
-from streams.settings import Settings, env_names
+from streams.settings import Settings, env_names, require_server_for_cluster
 
 CLUSTER, DATABASE = "city", "alarmflow"
 REPO = Path(__file__).resolve().parents[2]
@@ -246,8 +246,10 @@ def test_the_cluster_setting_needs_a_server_and_an_identifier() -> None:
     s = Settings.from_env({"ALARMFLOW_CLICKHOUSE_CLUSTER": "city", "ALARMFLOW_CLICKHOUSE_DSN": server})
     assert s.clickhouse_cluster == "city"
     assert Settings.from_env({}).clickhouse_cluster == ""
+    embedded = Settings.from_env({"ALARMFLOW_CLICKHOUSE_CLUSTER": "city"})  # fine for agents and tools
     with pytest.raises(ConfigError, match="needs a ClickHouse server"):
-        Settings.from_env({"ALARMFLOW_CLICKHOUSE_CLUSTER": "city"})
+        require_server_for_cluster(embedded)  # what the ClickHouse writer checks before it opens the database
+    require_server_for_cluster(s)
     with pytest.raises(ConfigError, match="ALARMFLOW_CLICKHOUSE_CLUSTER"):
         Settings.from_env({"ALARMFLOW_CLICKHOUSE_CLUSTER": "a-b", "ALARMFLOW_CLICKHOUSE_DSN": server})
     assert "ALARMFLOW_CLICKHOUSE_CLUSTER" in env_names()

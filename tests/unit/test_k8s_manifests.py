@@ -43,7 +43,6 @@ TOOLS = REPO / "var" / "tools"
 KUSTOMIZATIONS = ["base", *sorted(f"overlays/{p.name}" for p in (K8S / "overlays").iterdir() if p.is_dir())]
 KUBERNETES_VERSION = "1.34.0"  # deploy/k8s/tools/install.py extracts this version's schemas
 UNVALIDATED_KINDS = ("ClickHouseInstallation", "ClickHouseKeeperInstallation")  # no reachable registry has the CRDs
-PENDING_SETTINGS = {"ALARMFLOW_CLICKHOUSE_CLUSTER"}  # read by the cluster-aware DDL, not yet in streams/settings.py
 Doc = dict[str, Any]
 
 
@@ -373,7 +372,7 @@ def test_kafka_replicates_three_ways_and_the_workers_find_it(built: tuple[str, l
 def test_autoscaling_follows_the_consumer_groups_and_stops_at_the_partitions(built: tuple[str, list[Doc]]) -> None:
     _, docs = built
     cfg = settings_map(docs)
-    settings = Settings.from_env(cfg)
+    settings = Settings.from_env({**cfg, "ALARMFLOW_ROLE": "agents"})  # the shared ConfigMap; no DSN in it
     groups = {"agents": settings.app_id, "projector": f"{settings.app_id}-projector"}
     assert set(settings.consumer_groups()) == set(groups.values())
     kafka_version = one(docs, "Kafka")["spec"]["kafka"]["version"]
@@ -400,8 +399,8 @@ def test_the_workers_run_by_role_with_probes_on_a_route_they_serve(
 ) -> None:
     _, docs = built
     cfg = settings_map(docs)
-    settings = Settings.from_env({**cfg, "ALARMFLOW_VAR_DIR": str(tmp_path)})
-    known = set(env_names()) | PENDING_SETTINGS
+    settings = Settings.from_env({**cfg, "ALARMFLOW_VAR_DIR": str(tmp_path), "ALARMFLOW_ROLE": "agents"})
+    known = set(env_names())
     assert set(cfg) <= known, "a setting the workers do not read"
     assert settings.web_bind == "0.0.0.0", "the kubelet probes the pod's address"
     served = _routes_served(settings)
@@ -411,6 +410,8 @@ def test_the_workers_run_by_role_with_probes_on_a_route_they_serve(
     for deployment in deployments:
         (container,) = containers(deployment)
         assert {n for n in env(container) if n.startswith("ALARMFLOW_")} <= known
+        literal = {k: v for k, v in env(container).items() if isinstance(v, str)}
+        Settings.from_env({**cfg, **literal, "ALARMFLOW_VAR_DIR": str(tmp_path)})  # each role's settings start
         assert container["envFrom"] == [{"configMapRef": {"name": one(docs, "ConfigMap")["metadata"]["name"]}}]
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
