@@ -128,6 +128,8 @@ def _add_projector(app: faust.App, settings: Settings, codec: Codec, limits: Lim
 def run_worker(settings: Settings) -> None:
     """Run the Faust worker in the foreground until SIGTERM or Ctrl-C."""
     topics = [settings.topic(s) for s in TOPIC_SUFFIXES]
+    if settings.role in ("all", "agents"):
+        topics += wiring.changelog_topics(settings)
     asyncio.run(ensure_topics(settings.kafka_bootstrap, topics, settings.partitions))
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)

@@ -26,6 +26,8 @@ def _topic_config(name: str) -> dict[str, str]:
 
     The broker's clock stamps every record: the watermarks and the occurred_at check rely on one
     clock that only moves forward along a partition and is stored for replays."""
+    if name.endswith("-changelog"):  # an engine table's changelog: the latest value per key is its state
+        return {"cleanup.policy": "compact"}
     config = {"message.timestamp.type": "LogAppendTime"}
     if name.endswith((".routing", ".outcomes")):
         return {**config, "retention.ms": str(7 * 24 * 3600 * 1000)}

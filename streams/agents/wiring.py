@@ -40,6 +40,16 @@ from streams.settings import Settings
 
 INPUTS = {"triage": "alarms", "streets": "routing", "cases": "case-events", "outcomes": "outcomes"}
 OUTPUTS = ("case-events", "routing", "sla-breaches", "outcomes", "outcome-stats", "hotspots", "deadletter")
+
+
+def changelog_topics(settings: Settings) -> list[str]:
+    """Each engine table's changelog, named as Faust names it (``<app id>-<table>-changelog``). The worker
+    creates them before Faust starts: a topic Faust creates itself can be missing from the broker's metadata
+    at the first assignment, and that assignment then never starts the streams (seen once in the fault suite;
+    the consumer's metadata refresh, five minutes later, freed them)."""
+    return [f"{settings.app_id}-{name}-state-changelog" for name in INPUTS]
+
+
 UPSTREAM = frozenset({"alarms", "case-events"})  # where poison can come from: the gate runs there
 # Per partition database (Faust's defaults, 3 × 64 MiB memtables and a 2 GiB cache, are sized for a few large
 # tables; these hold a few thousand small entries each, read into memory once per assignment).

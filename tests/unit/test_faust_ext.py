@@ -3,6 +3,7 @@ resumes wait while recovery finishes, and the app is wired to them the documente
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import faust
@@ -77,3 +78,38 @@ def test_the_app_uses_the_fixed_transport_and_table_manager() -> None:
     assert isinstance(app.tables, faust_ext.TableManager)
     assert isinstance(app.tables.recovery, faust_ext.Recovery)
     assert isinstance(app.transport, faust_ext.Transport) and app.transport.Consumer is faust_ext.Consumer
+
+
+async def test_wait_empty_ends_the_worker_even_when_faust_outlives_a_cancellation(monkeypatch: Any) -> None:
+    """Faust's own wait_empty swallows CancelledError while it waits for an ack, so a wait_for around it never
+    returns (a worker hung for minutes in the fault suite): the bound must hold without cancelling it."""
+    import asyncio
+
+    from faust.transport.consumer import Consumer as FaustConsumer
+
+    over = asyncio.Event()
+
+    async def stubborn(self: Any) -> None:  # as Faust's: waits for acks that never come, and ignores cancels
+        while not over.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(0.05)
+
+    class Exited(Exception):  # not SystemExit: asyncio hands that to the loop, past the test
+        pass
+
+    def exit_now(code: int) -> None:
+        raise Exited(code)
+
+    monkeypatch.setattr(FaustConsumer, "wait_empty", stubborn)  # the parent class, stubbed in this test
+    monkeypatch.setattr(faust_ext, "WAIT_EMPTY_LIMIT_S", 0.3)
+    monkeypatch.setattr(faust_ext.os, "_exit", exit_now)
+    monkeypatch.setattr(faust_ext.logging, "shutdown", lambda: None)
+    consumer = object.__new__(faust_ext.Consumer)
+    try:
+        await asyncio.wait_for(consumer.wait_empty(), timeout=5)
+    except Exited as exc:
+        assert exc.args == (faust_ext.EXIT_STUCK,)
+    else:
+        raise AssertionError("wait_empty returned although nothing was acknowledged")
+    finally:
+        over.set()  # the stub's loop ends, so the test's event loop can close
