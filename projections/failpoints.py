@@ -46,8 +46,8 @@ class FailingSink:
         result: dict[int, int] = self.sink.high_water(table, topic)
         return result
 
-    def existing(self, table: str, column: str, values: list[Any]) -> set[Any]:
-        result: set[Any] = self.sink.existing(table, column, values)
+    def existing(self, rows: Rows) -> set[Any]:
+        result: set[Any] = self.sink.existing(rows)
         return result
 
     def write(self, rows: Rows, token: str) -> None:

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
+import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError
 
@@ -24,6 +27,36 @@ from projections.tables import Rows
 
 # Codes ClickHouse uses for overload and timeouts: worth a retry with the same token.
 _TRANSIENT_CODES = frozenset({159, 202, 203, 209, 210, 241, 252, 285, 425, 999})
+
+
+_BETWEEN = (
+    "{{at:Identifier}} BETWEEN fromUnixTimestamp64Milli({{lo{i}:Int64}}, 'UTC') "
+    "AND fromUnixTimestamp64Milli({{hi{i}:Int64}}, 'UTC')"
+)
+_EPOCH, _MS = datetime(1970, 1, 1, tzinfo=UTC), timedelta(milliseconds=1)
+SPAN_GAP_MS = 3_600_000  # times closer than this share one span of the look-up
+MAX_SPANS = 32
+
+
+def time_spans(millis: Iterable[int]) -> list[tuple[int, int]]:
+    """The times as few closed spans [lo, hi] (ms) as cover them with no gap over SPAN_GAP_MS inside one; at
+    most MAX_SPANS (the widest gaps are the ones kept)."""
+    times = sorted(set(millis))
+    if not times:
+        return []
+    gaps = sorted((b - a, i) for i, (a, b) in enumerate(pairwise(times)) if b - a > SPAN_GAP_MS)
+    cuts = sorted(i for _, i in gaps[-(MAX_SPANS - 1) :])
+    spans, start = [], 0
+    for i in cuts:
+        spans.append((times[start], times[i]))
+        start = i + 1
+    spans.append((times[start], times[-1]))
+    return spans
+
+
+def _millis(value: Any) -> int:
+    """A row's timestamp (an aware datetime) in epoch milliseconds, truncated as DateTime64(3) stores it."""
+    return (value - _EPOCH) // _MS if isinstance(value, datetime) else int(value)
 
 
 def dedup_token(table: str, ranges: Iterable[tuple[str, int, int, int]]) -> str:
@@ -60,15 +93,28 @@ class ClickHouseSink:
             raise _classify(exc) from exc
         return {int(p): int(o) for p, o in result.result_rows}
 
-    def existing(self, table: str, column: str, values: list[Any]) -> set[Any]:
-        """Which of ``values`` the table's ``column`` already holds (a primary-key lookup)."""
+    def existing(self, rows: Rows) -> set[Any]:
+        """Which of the rows' identities the table already holds: a look-up on the sort key's leading column
+        (the batch's time ranges or keys), then the identities among the rows found there."""
+        spec, values = rows.spec, rows.identities()
         if not values:
             return set()
+        where = "{column:Identifier} IN {values:Array(String)}"
+        parameters: dict[str, Any] = {"table": spec.name, "column": spec.identity, "values": values}
+        if spec.located_by is not None:
+            parameters["at"] = spec.located_by
+            located = rows.column(spec.located_by)
+            if pa.types.is_timestamp(spec.schema.field(spec.located_by).type):
+                spans = time_spans(_millis(v) for v in located)
+                where += " AND (" + " OR ".join(_BETWEEN.format(i=i) for i in range(len(spans))) + ")"
+                for i, (lo, hi) in enumerate(spans):
+                    parameters[f"lo{i}"], parameters[f"hi{i}"] = lo, hi
+            else:
+                where += " AND {at:Identifier} IN {keys:Array(String)}"
+                parameters["keys"] = sorted(set(located))
         try:
             result = self.client.query(
-                "SELECT DISTINCT {column:Identifier} FROM {table:Identifier} "
-                "WHERE {column:Identifier} IN {values:Array(String)}",
-                parameters={"table": table, "column": column, "values": values},
+                "SELECT DISTINCT {column:Identifier} FROM {table:Identifier} WHERE " + where, parameters=parameters
             )
         except ClickHouseError as exc:
             raise _classify(exc) from exc

@@ -19,19 +19,28 @@ class TableSpec:
 
     ``identity`` names the column that identifies a row when the same fact can arrive twice at
     different offsets (our own at-least-once derived events); such rows are inserted once.
+    ``located_by`` names the leading column of the table's sort key, which a repeat shares with the row it
+    repeats: the look-up for repeats reads only the batch's values of it (a time range, or the keys), so its
+    cost follows the batch, not the table.
     """
 
     name: str
     schema: pa.Schema
     identity: str | None = None
+    located_by: str | None = None
 
     @property
     def columns(self) -> list[str]:
         return list(self.schema.names)
 
 
-def _spec(name: str, columns: Sequence[tuple[str, pa.DataType]], identity: str | None = None) -> TableSpec:
-    return TableSpec(name, pa.schema([*columns, *_COORDINATES]), identity)
+def _spec(
+    name: str,
+    columns: Sequence[tuple[str, pa.DataType]],
+    identity: str | None = None,
+    located_by: str | None = None,
+) -> TableSpec:
+    return TableSpec(name, pa.schema([*columns, *_COORDINATES]), identity, located_by)
 
 
 EVENTS = _spec(
@@ -64,6 +73,7 @@ DEADLETTERS = _spec(
         ("ingested_at", _TS),
     ],
     identity="event_id",
+    located_by="origin",
 )
 
 TRIAGE = _spec(
@@ -87,6 +97,7 @@ TRIAGE = _spec(
         ("ingested_at", _TS),
     ],
     identity="event_id",
+    located_by="occurred_at",
 )
 
 DISPATCHES = _spec(
@@ -111,6 +122,7 @@ DISPATCHES = _spec(
         ("ingested_at", _TS),
     ],
     identity="event_id",
+    located_by="occurred_at",
 )
 
 
@@ -131,6 +143,7 @@ SLA_BREACHES = _spec(
         ("ingested_at", _TS),
     ],
     identity="event_id",
+    located_by="occurred_at",
 )
 
 REASSIGNMENTS = _spec(
@@ -149,6 +162,7 @@ REASSIGNMENTS = _spec(
         ("ingested_at", _TS),
     ],
     identity="event_id",
+    located_by="occurred_at",
 )
 
 # Field events of a case, typed, each event_id once: what the cases view folds.
@@ -166,6 +180,7 @@ LIFECYCLE = _spec(
         ("ingested_at", _TS),
     ],
     identity="event_id",
+    located_by="case_id",
 )
 
 
@@ -198,6 +213,7 @@ OUTCOME_DAILY = _spec(
         ("ingested_at", _TS),
     ],
     identity="event_id",
+    located_by="stats_key",
 )
 
 HOTSPOTS = _spec(
@@ -222,6 +238,7 @@ HOTSPOTS = _spec(
         ("ingested_at", _TS),
     ],
     identity="event_id",
+    located_by="occurred_at",
 )
 
 
@@ -239,9 +256,12 @@ class Rows:
         return len(self.rows)
 
     def identities(self) -> list[Any]:
-        if self.spec.identity is None:
+        return self.column(self.spec.identity)
+
+    def column(self, name: str | None) -> list[Any]:
+        if name is None:
             return []
-        index = self.spec.columns.index(self.spec.identity)
+        index = self.spec.columns.index(name)
         return [row[index] for row in self.rows]
 
     def without(self, identities: set[Any]) -> Rows:

@@ -131,9 +131,7 @@ class Projector:
         if not len(rows):
             return 0
         if rows.spec.identity is not None:
-            present = await self._retry(
-                partial(self.sink.existing, rows.spec.name, rows.spec.identity, rows.identities())
-            )
+            present = await self._retry(partial(self.sink.existing, rows))
             rows = rows.without(present)
         ranges: dict[tuple[str, int], list[int]] = {}
         for m in messages:

@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS triage
     kafka_offset    UInt64
 )
 ENGINE = ReplacingMergeTree
-ORDER BY event_id
+ORDER BY (occurred_at, event_id)
 SETTINGS non_replicated_deduplication_window = 10000;
 
 CREATE TABLE IF NOT EXISTS dispatches
@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS dispatches
     kafka_offset    UInt64
 )
 ENGINE = ReplacingMergeTree
-ORDER BY event_id
+ORDER BY (occurred_at, event_id)
 SETTINGS non_replicated_deduplication_window = 10000;
 
 -- The SLA policy rule that set the deadlines (CaseDispatched v2; NULL on v1 records).

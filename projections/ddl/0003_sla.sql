@@ -18,7 +18,7 @@ CREATE TABLE IF NOT EXISTS sla_breaches
     kafka_offset    UInt64
 )
 ENGINE = ReplacingMergeTree
-ORDER BY event_id
+ORDER BY (occurred_at, event_id)
 SETTINGS non_replicated_deduplication_window = 10000;
 
 -- The SLA policy rule behind the deadline (SlaBreached v2; NULL on v1 records).
@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS reassignments
     kafka_offset    UInt64
 )
 ENGINE = ReplacingMergeTree
-ORDER BY event_id
+ORDER BY (occurred_at, event_id)
 SETTINGS non_replicated_deduplication_window = 10000;
 
 CREATE TABLE IF NOT EXISTS lifecycle
@@ -61,5 +61,5 @@ CREATE TABLE IF NOT EXISTS lifecycle
     kafka_offset    UInt64
 )
 ENGINE = ReplacingMergeTree
-ORDER BY event_id
+ORDER BY (case_id, event_id)
 SETTINGS non_replicated_deduplication_window = 10000;

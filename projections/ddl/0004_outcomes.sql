@@ -68,7 +68,7 @@ CREATE TABLE IF NOT EXISTS hotspots
     kafka_offset       UInt64
 )
 ENGINE = ReplacingMergeTree
-ORDER BY event_id
+ORDER BY (occurred_at, event_id)
 SETTINGS non_replicated_deduplication_window = 10000;
 
 -- The current version of each (street, grid, category, force, local day), with its success rate.
