@@ -6,7 +6,12 @@ Idempotence has three lines:
    atomic part, so the mark never runs ahead of the rows.
 2. Each insert carries a deduplication token built from its offset ranges, so a retry of the
    same batch after a lost acknowledgement is dropped by ClickHouse.
-3. ReplacingMergeTree keys end with the Kafka coordinates, so a re-delivered row collapses on merge.
+3. A table whose facts can arrive again at other offsets (derived events re-published after a crash, a
+   field event re-sent upstream) is asked which of the batch's identities it already holds, and those rows
+   are left out. The look-up narrows on the leading column of the table's sort key, which a repeat shares
+   with its first copy (its time, case, aggregate or origin), so it reads the batch's part of the table and
+   its cost does not grow with the table.
+ReplacingMergeTree keys collapse on merge whatever would get past these.
 """
 
 from __future__ import annotations

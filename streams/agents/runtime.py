@@ -85,25 +85,21 @@ class _Logged:
 
 
 class Outbox:
-    """Sends emits to their topics, stamped with this deployment's id, and waits for every acknowledgement."""
+    """Sends emits to their topics, stamped with this deployment's id, and waits for every acknowledgement.
 
-    def __init__(self, codec: Codec, topics: Mapping[str, TopicT], app_id: str) -> None:
-        self.codec, self.topics = codec, topics
+    Straight through the app's producer (``ProducerT.send``): a batch's records need no per-record Faust
+    message, callback or sensor, only the broker's acknowledgement, awaited together."""
+
+    def __init__(self, app: faust.App, codec: Codec, topics: Mapping[str, str], app_id: str) -> None:
+        self.app, self.codec, self.topics = app, codec, topics
         self.headers = [(APP_HEADER, app_id.encode())]
 
     async def publish(self, emits: Sequence[Emit]) -> None:
-        sent = []
+        producer, sent = self.app.producer, []
         for e in emits:
             key = e.key if e.key is not None else self.codec.key_of(e.event)
-            sent.append(
-                await self.topics[e.topic].send(
-                    key=key.encode(),
-                    value=self.codec.encode(e.event),
-                    partition=e.partition,
-                    headers=self.headers,
-                    force=True,  # sent now, not attached to the current event (in a batch, the last one)
-                )
-            )
+            value = self.codec.encode(e.event)
+            sent.append(await producer.send(self.topics[e.topic], key.encode(), value, e.partition, None, self.headers))
         if sent:
             await asyncio.gather(*sent)
 
@@ -183,16 +179,13 @@ class Runner:
 
     async def _log_state(self, partitions: list[int]) -> None:
         """Log the batch's state changes, then write them to the local store (see the module doc)."""
-        topic = self.table.changelog_topic
+        topic, producer = self.table.changelog_topic.get_topic_name(), self.app.producer
         sent: list[tuple[bytes, bytes | None, Any]] = []
         for partition in partitions:
             for key, value in self.engine.flush(partition):
                 k = store_key(partition, key)
                 v = None if value is None else self.binding.encode(key, value)
-                future = await topic.send(
-                    key=k, value=v, partition=partition, key_serializer="raw", value_serializer="raw"
-                )
-                sent.append((k, v, future))
+                sent.append((k, v, await producer.send(topic, k, v, partition, None, None)))
         if not sent:
             return
         results = await asyncio.gather(*(future for _, _, future in sent))

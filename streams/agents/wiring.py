@@ -154,7 +154,7 @@ def register(
     n = settings.partitions
     timing = timing_from(settings)
     topics = {suffix: raw_topic(app, settings.topic(suffix)) for suffix in {*INPUTS.values(), *OUTPUTS}}
-    outbox = Outbox(codec, topics, settings.app_id)
+    outbox = Outbox(app, codec, {suffix: topic.get_topic_name() for suffix, topic in topics.items()}, settings.app_id)
     retention = timedelta(hours=settings.retention_h)
     bindings: dict[str, Binding] = {
         "triage": TriageBinding(TriageEngine(district, timing.lateness, retention, n, redactor.token)),
