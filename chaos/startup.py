@@ -71,7 +71,7 @@ def main() -> None:
         worker = ns.start(wait=False)
         ns.send([new])
         ns.wait_web(worker, timeout=3600)  # from here on queries go through the worker that holds the database
-        query = "SELECT count() FROM dispatches WHERE alarm_id = {a:String}"
+        query = "SELECT count() FROM dispatches WHERE case_id = {a:String}"
         while not ns.sql(query, a=new.key)[0][0]:
             if not worker.alive():
                 raise SystemExit(f"the worker exited: see {worker.log}")
