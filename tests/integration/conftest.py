@@ -109,6 +109,17 @@ class Stack:
         except Exception as exc:
             raise AssertionError(f"{exc}\n{self.worker_log()}") from exc
 
+    def verify(self) -> subprocess.CompletedProcess[str]:
+        """``alarmflow verify`` against this stack's database (the stream's aggregates against a SQL recount)."""
+        return subprocess.run(
+            [sys.executable, "-m", "streams.cli", "verify"],
+            env=self.env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
     def sql(self, text: str, **params: Any) -> list[list[Any]]:
         return query(self.settings, text, params).rows
 

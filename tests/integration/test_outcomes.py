@@ -21,24 +21,13 @@ pytestmark = pytest.mark.integration
 N_CASES = 600
 
 
-def _verify(stack: Stack) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "streams.cli", "verify"],
-        env=stack.env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 def _assert_clean(stack: Stack, settle_s: float = 30) -> None:
     """Hotspot decisions wait for the next ticks after the last alarm, so give them a few seconds."""
     deadline = time.monotonic() + settle_s
-    result = _verify(stack)
+    result = stack.verify()
     while result.returncode != 0 and time.monotonic() < deadline:
         time.sleep(1)
-        result = _verify(stack)
+        result = stack.verify()
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 difference(s) in total" in result.stdout
 

@@ -6,8 +6,6 @@ import json
 import random
 import shutil
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -19,7 +17,7 @@ import pytest
 from schemas.codec import Codec
 from streams.reference_files import DEFAULT_DIRECTORY
 from tests.factories import alarm, case_events
-from tests.integration.conftest import REPO, Stack, free_port
+from tests.integration.conftest import Stack, free_port
 
 CODEC = Codec()
 
@@ -216,12 +214,5 @@ def test_refused_and_untracked_field_events_are_decided_from_the_log_and_never_c
     assert (
         stack.scalar("SELECT count() FROM v_deadletters WHERE error_class = 'Orphan' AND reason LIKE '%REVIEW-1%'") == 0
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "verify"],
-        env=stack.env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = stack.verify()
     assert done.returncode == 0 and "0 difference(s) in total" in done.stdout, done.stdout + done.stderr
