@@ -18,9 +18,10 @@ from streams.domain.case_engine import CaseMeta
 from streams.domain.clock import PartitionClock
 from streams.domain.engine import META
 from streams.domain.hotspots import Sighting, spot_from_dict, spot_to_dict
-from streams.domain.outcome_engine import OutcomeMeta
+from streams.domain.outcome_engine import CASE, HEAD, OutcomeMeta, Stored
+from streams.domain.outcomes import contribution_from_list, contribution_to_list, outcome_from_dict
 from streams.domain.sla import Assignment, Case, Held
-from streams.domain.street_engine import Holder, StreetMeta
+from streams.domain.street_engine import WINDOW, Holder, StreetMeta
 from streams.domain.triage_engine import Seen, TriageMeta
 
 
@@ -143,6 +144,8 @@ def encode_street(key: str, value: Any) -> Any:
         return [value.assignee, _ms(value.released_at)]
     if isinstance(value, Sighting):
         return {**value.__dict__, "at": to_millis(value.at)}
+    if key.startswith(WINDOW):
+        return value  # a window entry: its key says it all
     return spot_to_dict(value)
 
 
@@ -152,6 +155,8 @@ def decode_street(key: str, v: Any) -> Any:
         return Holder(v[0], _dt(v[1]))
     if kind == "q/":
         return Sighting(**{**v, "at": from_millis(v["at"])})
+    if kind == WINDOW:
+        return v
     return spot_from_dict(v)
 
 
@@ -191,6 +196,21 @@ def encode_outcome_meta(m: OutcomeMeta) -> dict[str, Any]:
 
 def decode_outcome_meta(d: dict[str, Any]) -> OutcomeMeta:
     return OutcomeMeta(_unprogress(d["cases"]))
+
+
+def encode_outcome(value: Any) -> Any:
+    if isinstance(value, Stored):
+        return contribution_to_list(value.contribution, value.version)
+    return value  # an aggregate's key fields
+
+
+def decode_outcome(key: str, v: Any) -> Any:
+    if key.startswith(CASE):
+        contribution, version = contribution_from_list(v)
+        return Stored(contribution, version or 0)
+    if key.startswith(HEAD):
+        return v
+    return outcome_from_dict(v)  # an aggregate stored whole, before cases were stored apart
 
 
 # ---- a partition's entries -----------------------------------------------------------------------------------

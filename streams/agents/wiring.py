@@ -32,7 +32,6 @@ from streams.domain.district import District
 from streams.domain.engine import META
 from streams.domain.hotspots import HotspotPolicy
 from streams.domain.outcome_engine import OutcomeEngine, OutcomeMeta
-from streams.domain.outcomes import outcome_from_dict, outcome_to_dict
 from streams.domain.sla import SlaTiming
 from streams.domain.street_engine import StreetEngine, StreetMeta
 from streams.domain.triage_engine import TriageEngine, TriageMeta
@@ -133,13 +132,13 @@ class OutcomeBinding:
         self.engine.load(
             partition,
             None if meta is None else state.decode_outcome_meta(meta),
-            (outcome_from_dict(v) for v in rest.values()),
+            ((k, state.decode_outcome(k, v)) for k, v in rest.items()),
         )
 
     def encode(self, key: str, value: Any) -> bytes:
         if isinstance(value, OutcomeMeta):
             return state.dumps(state.encode_outcome_meta(value))
-        return state.dumps(outcome_to_dict(value))
+        return state.dumps(state.encode_outcome(value))
 
 
 def register(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -80,9 +80,15 @@ class Sighting:
         return self.at, self.case_id
 
 
-@dataclass(frozen=True)
+Entry = tuple[datetime, str]  # an alarm in a spot's window: (event time, case id)
+
+
+@dataclass
 class Spot:
-    """One (place, family): the alarms in the window, oldest first, and the episode if hot."""
+    """One (place, family): the alarms in the window, oldest first, and the episode if hot.
+
+    The window is a sorted list changed in place: an alarm costs O(log n) to find and, in event-time order,
+    an append; leaving the window drops a prefix. Nothing is copied per alarm."""
 
     hotspot_id: str
     place_key: str
@@ -91,47 +97,76 @@ class Spot:
     street: str
     grid: str | None
     team: str | None = None
-    entries: tuple[tuple[datetime, str], ...] = ()
+    entries: list[Entry] = field(default_factory=list)
     episode_start: datetime | None = None
 
     @property
     def hot(self) -> bool:
         return self.episode_start is not None
 
+    @property
+    def header(self) -> tuple[str | None, str | None, str | None, datetime | None]:
+        """What a spot holds besides its window (stored apart from the window's entries)."""
+        return self.place, self.grid, self.team, self.episode_start
+
+    def has(self, entry: Entry) -> bool:
+        i = bisect.bisect_left(self.entries, entry)
+        return i < len(self.entries) and self.entries[i] == entry
+
+    def upto(self, at: datetime) -> int:
+        """How many alarms of the window are at or before ``at``."""
+        return bisect.bisect_right(self.entries, (at, _LAST))
+
     def next_expiry(self, rule: HotspotRule) -> datetime | None:
         """When the oldest alarm leaves the window: a hot spot may cool then, a cold one may be forgotten."""
         return self.entries[0][0] + rule.window if self.entries else None
+
+
+@dataclass
+class Delta:
+    """The window entries a fold added and removed: what the spot's changelog records."""
+
+    added: list[Entry] = field(default_factory=list)
+    removed: list[Entry] = field(default_factory=list)
+
+
+_LAST = "\uffff"  # sorts after every case id: (t, _LAST) bounds the entries at t
 
 
 def new_spot(s: Sighting) -> Spot:
     return Spot(s.hotspot_id, s.place_key, s.place, s.family, s.street, s.grid, s.team)
 
 
-def expire(spot: Spot, until: datetime, rule: HotspotRule) -> tuple[Spot, list[Event]]:
+def expire(spot: Spot, until: datetime, rule: HotspotRule, delta: Delta | None = None) -> tuple[Spot, list[Event]]:
     """Let alarms leave the window up to ``until``, one expiry time at a time; cool when under the threshold."""
     out: list[Event] = []
     while spot.entries and spot.entries[0][0] + rule.window <= until:
         at = spot.entries[0][0] + rule.window
-        spot = replace(spot, entries=tuple(e for e in spot.entries if e[0] + rule.window > at))
+        gone = spot.upto(at - rule.window)  # the alarms whose window ends at ``at``
+        if delta is not None:
+            delta.removed += spot.entries[:gone]
+        del spot.entries[:gone]
         if spot.hot and len(spot.entries) < rule.threshold:
             out.append(_event("HotspotCooled", spot, at, rule, "cooled"))
-            spot = replace(spot, episode_start=None)
+            spot.episode_start = None
     return spot, out
 
 
-def observe(spot: Spot, s: Sighting, rule: HotspotRule) -> tuple[Spot, list[Event]]:
+def observe(spot: Spot, s: Sighting, rule: HotspotRule, delta: Delta | None = None) -> tuple[Spot, list[Event]]:
     """One alarm at the place, at its own event time (expiries before it come first)."""
-    spot, out = expire(spot, s.at, rule)
-    if (s.at, s.case_id) in spot.entries:
+    spot, out = expire(spot, s.at, rule, delta)
+    entry = (s.at, s.case_id)
+    if spot.has(entry):
         return spot, out  # the same case again: a re-delivery
-    entries = list(spot.entries)
-    bisect.insort(entries, (s.at, s.case_id))  # in event-time order this is an append; a late alarm goes in place
-    spot = replace(spot, entries=tuple(entries), team=s.team, grid=s.grid, place=s.place)
-    count = bisect.bisect_right(entries, (s.at, "\uffff"))  # the alarms in (t - window, t]
+    bisect.insort(spot.entries, entry)  # in event-time order this is an append; a late alarm goes in place
+    if delta is not None:
+        delta.added.append(entry)
+    spot.team, spot.grid, spot.place = s.team, s.grid, s.place
+    count = spot.upto(s.at)  # the alarms in (t - window, t]
     if spot.hot:
         out.append(_event("HotspotUpdated", spot, s.at, rule, s.case_id, count))
     elif count >= rule.threshold:
-        spot = replace(spot, episode_start=s.at)
+        spot.episode_start = s.at
         out.append(_event("HotspotDetected", spot, s.at, rule, "detected", count))
     return spot, out
 
@@ -139,7 +174,7 @@ def observe(spot: Spot, s: Sighting, rule: HotspotRule) -> tuple[Spot, list[Even
 def _event(kind: str, spot: Spot, at: datetime, rule: HotspotRule, change: str, count: int | None = None) -> Event:
     assert spot.episode_start is not None
     episode = derived_id(spot.hotspot_id, f"episode/{spot.episode_start.isoformat()}")
-    in_window = [e for e in spot.entries if e[0] <= at]
+    n = spot.upto(at)
     return Event(
         kind,
         {
@@ -156,9 +191,9 @@ def _event(kind: str, spot: Spot, at: datetime, rule: HotspotRule, change: str, 
             "team": spot.team,
             "window_days": rule.window.days,
             "threshold": rule.threshold,
-            "count": len(in_window) if count is None else count,
+            "count": n if count is None else count,
             "episode_started_at": spot.episode_start,
-            "sample_case_ids": [case for _, case in in_window[-SAMPLE:]],
+            "sample_case_ids": [case for _, case in spot.entries[max(0, n - SAMPLE) : n]],
         },
     )
 
@@ -172,7 +207,6 @@ def spot_to_dict(spot: Spot) -> dict[str, Any]:
         "street": spot.street,
         "grid": spot.grid,
         "team": spot.team,
-        "entries": [[to_millis(at), case] for at, case in spot.entries],
         "episode_start": None if spot.episode_start is None else to_millis(spot.episode_start),
     }
 
@@ -186,6 +220,6 @@ def spot_from_dict(d: Mapping[str, Any]) -> Spot:
         d["street"],
         d["grid"],
         d["team"],
-        tuple((from_millis(ms), case) for ms, case in d["entries"]),
+        [(from_millis(ms), case) for ms, case in d.get("entries", ())],  # state written before 2026-11-30
         None if d["episode_start"] is None else from_millis(d["episode_start"]),
     )

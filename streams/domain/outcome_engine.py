@@ -4,6 +4,9 @@ Each OutcomeCounted (a case's counted conclusion, or its retraction from a day i
 its day's aggregate (streams.domain.outcomes.DailyOutcome: any order or repetition gives the same
 aggregate), and every change is published whole as OutcomeStatsUpdated.
 
+An aggregate is stored as its key (``a/<stats_key>``, written once, before its cases) and one entry per case
+(``c/<stats_key>⇥<case>``, with the version it was set at), so a change logs one small record, not the day.
+
 State stays bounded: once every case-events partition has announced progress past a day's end plus the
 retention (ClockTicked ``cases/<n>``), no case can change that day any more (a case is forgotten after
 the retention), so the day's aggregates are dropped; their last version stays in ClickHouse. A change
@@ -12,16 +15,54 @@ for a day already sealed is dead-lettered (``BeyondRetention``), never silently 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from schemas.event import Event
 from streams.domain.engine import META, Agenda, Changes, Emit, Frontier, Record, flush_order, sources_of
-from streams.domain.outcomes import DailyOutcome, day_end
+from streams.domain.outcomes import Contribution, DailyOutcome, day_end
 from streams.domain.routing import WORKER_SOURCE, derived_id
 
 KEY_FIELDS = ("stats_key", "street_code", "grid_code", "category", "team", "local_day")
+HEAD, CASE = "a/", "c/"
+
+
+def head_key(stats_key: str) -> str:
+    return f"{HEAD}{stats_key}"
+
+
+def case_key(stats_key: str, case: str) -> str:
+    return f"{CASE}{stats_key}\t{case}"
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A case's contribution as stored: the contribution and the aggregate version it was set at."""
+
+    contribution: Contribution
+    version: int
+
+
+class _Entries(Mapping[str, Any]):
+    """The aggregates as the changelog sees them: a head is the aggregate's key fields, a case its contribution."""
+
+    def __init__(self, aggregates: dict[str, DailyOutcome]) -> None:
+        self.aggregates = aggregates
+
+    def __getitem__(self, key: str) -> Any:
+        if key.startswith(HEAD):
+            return self.aggregates[key[len(HEAD) :]].key
+        stats_key, _, case = key[len(CASE) :].rpartition("\t")
+        agg = self.aggregates[stats_key]
+        return Stored(agg.cases[case], agg.versions[case])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.aggregates)
+
+    def __len__(self) -> int:
+        return len(self.aggregates)
 
 
 @dataclass
@@ -43,11 +84,37 @@ class OutcomeEngine:
         self.case_partitions, self.retention, self.success = case_partitions, retention, success
         self.partitions: dict[int, OutcomePartition] = {}
 
-    def load(self, partition: int, meta: OutcomeMeta | None, aggregates: Iterable[DailyOutcome]) -> None:
+    def load(self, partition: int, meta: OutcomeMeta | None, entries: Iterable[tuple[str, Any]]) -> None:
+        """From the stored entries: heads (key fields), cases (``Stored``) and, from state written before cases
+        were stored apart, whole aggregates (under their bare stats key; rewritten the new way at the next flush)."""
         meta = meta or OutcomeMeta()
-        state = OutcomePartition(
-            meta, {a.key["stats_key"]: a for a in aggregates}, Frontier(self.case_partitions, meta.cases)
-        )
+        heads: dict[str, Mapping[str, Any]] = {}
+        cases: dict[str, dict[str, Stored]] = {}
+        whole: list[tuple[str, DailyOutcome]] = []
+        for key, value in entries:
+            if key.startswith(HEAD):
+                heads[key[len(HEAD) :]] = value
+            elif key.startswith(CASE):
+                stats_key, _, case = key[len(CASE) :].rpartition("\t")
+                cases.setdefault(stats_key, {})[case] = value
+            else:
+                whole.append((key, value))
+        aggregates = {
+            k: DailyOutcome(
+                head,
+                {c: s.contribution for c, s in cases.get(k, {}).items()},
+                versions={c: s.version for c, s in cases.get(k, {}).items()},
+            )
+            for k, head in heads.items()
+        }
+        state = OutcomePartition(meta, aggregates, Frontier(self.case_partitions, meta.cases))
+        for old_key, agg in whole:
+            stats_key = agg.key["stats_key"]
+            state.aggregates[stats_key] = agg
+            state.changes.delete(old_key)
+            state.changes.put(head_key(stats_key))
+            for case in agg.cases:
+                state.changes.put(case_key(stats_key, case))
         for key, agg in state.aggregates.items():
             state.sealing.set(key, self._sealed_at(agg.key["local_day"]))
         self.partitions[partition] = state
@@ -61,7 +128,7 @@ class OutcomeEngine:
     def flush(self, partition: int) -> list[tuple[str, DailyOutcome | OutcomeMeta | None]]:
         state = self.partitions[partition]
         state.meta.cases = dict(state.frontier.known)
-        return flush_order(state.aggregates, state.changes, state.meta)
+        return flush_order(_Entries(state.aggregates), state.changes, state.meta)
 
     def announcements(self, partition: int) -> list[Emit]:
         return []  # nothing downstream waits on the aggregates
@@ -84,8 +151,9 @@ class OutcomeEngine:
         progress = state.frontier.watermark
         if progress is not None:
             for key in state.sealing.pop_before(progress):
-                del state.aggregates[key]
-                state.changes.delete(key)
+                for case in state.aggregates.pop(key).cases:
+                    state.changes.delete(case_key(key, case))
+                state.changes.delete(head_key(key))
         return out
 
     def _count(self, state: OutcomePartition, record: Record) -> list[Emit]:
@@ -100,9 +168,10 @@ class OutcomeEngine:
             current = DailyOutcome({k: f[k] for k in KEY_FIELDS})
             state.aggregates[key] = current
             state.sealing.set(key, sealed_at)
+            state.changes.put(head_key(key))  # before its cases: a case is never stored without its head
         if not current.apply(f):
             return []
-        state.changes.put(key)
+        state.changes.put(case_key(key, f["case_id"]))
         return [Emit("outcome-stats", current.stats_event(self.success, record.event.occurred_at))]
 
 

@@ -138,14 +138,21 @@ class DailyOutcome:
     repetition of the inputs give the same aggregate), running totals kept with every change, and a version that
     grows with every change. A change costs O(log n), not O(cases of the day)."""
 
-    __slots__ = ("by_outcome", "cases", "compensation", "duration_sum", "durations", "key", "version")
+    __slots__ = ("by_outcome", "cases", "compensation", "duration_sum", "durations", "key", "version", "versions")
 
     def __init__(
-        self, key: Mapping[str, Any], cases: Mapping[str, Contribution] | None = None, version: int = 0
+        self,
+        key: Mapping[str, Any],
+        cases: Mapping[str, Contribution] | None = None,
+        version: int = 0,
+        versions: Mapping[str, int] | None = None,
     ) -> None:
         self.key = dict(key)  # stats_key, street_code, grid_code, category, team, local_day
         self.cases: dict[str, Contribution] = {}
-        self.version = version
+        # the version each case's contribution was set at: stored with it, so the aggregate's version is their
+        # maximum however much of a batch's state reached the changelog before a crash
+        self.versions: dict[str, int] = dict(versions or {})
+        self.version = max([version, *self.versions.values()])
         self.by_outcome: dict[str, int] = {}
         self.compensation = ZERO
         self.durations = SortedList()  # counted cases' dispatch-to-conclusion times, kept sorted for quantiles
@@ -175,6 +182,7 @@ class DailyOutcome:
         self.cases[case] = new
         self._count(new, 1)
         self.version += 1
+        self.versions[case] = self.version
         return True
 
     def _count(self, c: Contribution, sign: int) -> None:
@@ -233,37 +241,23 @@ def success_rate(success: int, concluded: int, no_action: int) -> float | None:
     return None if base <= 0 else success / base
 
 
-def outcome_to_dict(agg: DailyOutcome) -> dict[str, Any]:
-    """The aggregate as JSON for a state table (marks as epoch ms, decimals as strings)."""
-    return {
-        "key": dict(agg.key),
-        "version": agg.version,
-        "cases": {
-            case: [
-                to_millis(c.mark[0]),
-                c.mark[1],
-                c.counts,
-                c.outcome,
-                None if c.compensation is None else str(c.compensation),
-                c.duration_ms,
-            ]
-            for case, c in agg.cases.items()
-        },
-    }
+def contribution_to_list(c: Contribution, version: int) -> list[Any]:
+    """One case's contribution as JSON for a state table (mark as epoch ms, decimal as a string), with the
+    aggregate version it was set at."""
+    compensation = None if c.compensation is None else str(c.compensation)
+    return [to_millis(c.mark[0]), c.mark[1], c.counts, c.outcome, compensation, c.duration_ms, version]
+
+
+def contribution_from_list(v: Sequence[Any]) -> tuple[Contribution, int | None]:
+    """A contribution and its version (None in state written before contributions were stored apart)."""
+    compensation = None if v[4] is None else Decimal(v[4])
+    return Contribution((from_millis(v[0]), v[1]), v[2], v[3], compensation, v[5]), (v[6] if len(v) > 6 else None)
 
 
 def outcome_from_dict(d: Mapping[str, Any]) -> DailyOutcome:
-    cases = {
-        case: Contribution(
-            (from_millis(v[0]), v[1]),
-            v[2],
-            v[3],
-            None if v[4] is None else Decimal(v[4]),
-            v[5],
-        )
-        for case, v in d["cases"].items()
-    }
-    return DailyOutcome(d["key"], cases, d["version"])
+    """An aggregate stored whole (state written before 2026-11-30): its cases all take its version."""
+    cases = {case: contribution_from_list(v)[0] for case, v in d["cases"].items()}
+    return DailyOutcome(d["key"], cases, d["version"], {case: d["version"] for case in cases})
 
 
 def day_end(day: date) -> datetime:

@@ -15,7 +15,9 @@ re-delivered alarm is not dispatched again, then forgotten.
 Hotspots. Alarms wait until every alarms partition has passed their time (the minimum of the announced
 watermarks); then they and the window expiries are folded in event-time order, so the episodes are a
 function of the alarms' times, not of their arrival order. A spot whose alarms have all left the window
-and that is not hot is forgotten.
+and that is not hot is forgotten. A spot is stored as its header (``s/<hotspot_id>``) and one small entry per
+alarm in its window (``w/<hotspot_id>⇥<ms>|<case>``), so a batch logs the alarms it added and removed, not
+the whole window again.
 
 After a batch whose watermark moved, the engine announces it (ClockTicked ``routing/<n>``) to every
 case-events partition: every dispatch for an alarm up to that time has been published before it.
@@ -28,11 +30,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from schemas.event import Event, to_millis
+from schemas.event import Event, from_millis, to_millis
 from streams.domain.clock import announcement
 from streams.domain.district import District
 from streams.domain.engine import META, Agenda, Changes, Emit, Frontier, Record, flush_order, sources_of
-from streams.domain.hotspots import HotspotPolicy, Sighting, Spot, expire, family, new_spot, observe
+from streams.domain.hotspots import Delta, Entry, HotspotPolicy, Sighting, Spot, expire, family, new_spot, observe
 from streams.domain.routing import assign, dispatched_event, team_for
 
 DERIVED = frozenset({"AlarmTriaged", "AssignmentReleased", "CaseReassigned", "ClockTicked"})
@@ -57,6 +59,7 @@ class StreetMeta:
 class StreetPartition:
     meta: StreetMeta
     entries: dict[str, Any]  # h/<street>⇥<case>: Holder; s/<hotspot_id>: Spot; q/<ms>|<case>: Sighting
+    # (the window entries w/… are held in their spots, and only their changes are logged)
     frontier: Frontier
     read: Frontier
     load: dict[str, int] = field(default_factory=dict)  # <street>⇥<member> → open cases, counted from the holders
@@ -86,6 +89,36 @@ def pending_key(s: Sighting) -> str:
     return f"q/{to_millis(s.at):015d}|{s.case_id}"
 
 
+WINDOW = "w/"
+
+
+def window_key(hotspot_id: str, entry: Entry) -> str:
+    return f"{WINDOW}{hotspot_id}\t{to_millis(entry[0]):015d}|{entry[1]}"
+
+
+def window_entry(key: str) -> tuple[str, Entry]:
+    """(hotspot id, entry) of a window key."""
+    hotspot_id, _, rest = key[len(WINDOW) :].rpartition("\t")
+    ms, _, case = rest.partition("|")
+    return hotspot_id, (from_millis(int(ms)), case)
+
+
+class _Stored(Mapping[str, Any]):
+    """The entries as the changelog sees them: a window entry's value is a mark (its key says it all)."""
+
+    def __init__(self, entries: dict[str, Any]) -> None:
+        self.entries = entries
+
+    def __getitem__(self, key: str) -> Any:
+        return 1 if key.startswith(WINDOW) else self.entries[key]
+
+    def __iter__(self) -> Any:
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
 class StreetEngine:
     def __init__(
         self,
@@ -103,14 +136,28 @@ class StreetEngine:
 
     def load(self, partition: int, meta: StreetMeta | None, entries: Iterable[tuple[str, Any]]) -> None:
         meta = meta or StreetMeta()
+        windows: dict[str, list[Entry]] = {}
+        stored: dict[str, Any] = {}
+        for key, value in entries:
+            if key.startswith(WINDOW):
+                hotspot_id, entry = window_entry(key)
+                windows.setdefault(hotspot_id, []).append(entry)
+            else:
+                stored[key] = value
         state = StreetPartition(
             meta,
-            dict(entries),
+            stored,
             Frontier(self.alarm_partitions, meta.alarms),
             Frontier(self.alarm_partitions, meta.alarms_read),
         )
         self.partitions[partition] = state
         for key, value in state.entries.items():
+            if isinstance(value, Spot):
+                if value.entries:  # stored whole before windows had entries of their own: move them out
+                    state.changes.put(key)
+                    for entry in value.entries:
+                        state.changes.put(window_key(value.hotspot_id, entry))
+                value.entries = sorted({*value.entries, *windows.get(value.hotspot_id, ())})
             self._index(state, key, value)
             if isinstance(value, Holder) and value.released_at is None and value.assignee:
                 self._add_load(state, key[2:].split("\t", 1)[0], value.assignee, 1)
@@ -125,7 +172,7 @@ class StreetEngine:
         state = self.partitions[partition]
         state.meta.alarms = dict(state.frontier.known)
         state.meta.alarms_read = dict(state.read.known)
-        return flush_order(state.entries, state.changes, state.meta)
+        return flush_order(_Stored(state.entries), state.changes, state.meta)
 
     def open_cases(self, partition: int, street: str, member: str) -> int:
         return self.partitions[partition].load.get(load_key(street, member), 0)
@@ -244,7 +291,7 @@ class StreetEngine:
         if s is None:
             return
         spot = state.entries.get(f"s/{s.hotspot_id}")
-        if isinstance(spot, Spot) and (s.at, s.case_id) in spot.entries:
+        if isinstance(spot, Spot) and spot.has((s.at, s.case_id)):
             return
         key = pending_key(s)
         if key not in state.entries:
@@ -269,29 +316,38 @@ class StreetEngine:
                 for hotspot_id in expiries.pop_before(next_expiry + _TICK):
                     spot = state.entries.get(f"s/{hotspot_id}")
                     if isinstance(spot, Spot):
-                        updated, events = expire(spot, next_expiry, self.policy.rule(spot.family))
+                        header, delta = spot.header, Delta()
+                        spot, events = expire(spot, next_expiry, self.policy.rule(spot.family), delta)
                         out += [Emit("hotspots", e) for e in events]
-                        self._keep(state, updated)
+                        self._keep(state, spot, header, delta)
             else:
                 assert next_alarm is not None
                 for key in waiting.pop_before(next_alarm + _TICK):
                     s = state.entries[key]
                     consumed.append(key)
-                    spot = state.entries.get(f"s/{s.hotspot_id}") or new_spot(s)
-                    updated, events = observe(spot, s, self.policy.rule(s.family))
+                    known = state.entries.get(f"s/{s.hotspot_id}")
+                    before = None if known is None else known.header
+                    delta = Delta()
+                    spot, events = observe(known or new_spot(s), s, self.policy.rule(s.family), delta)
                     out += [Emit("hotspots", e) for e in events]
-                    self._keep(state, updated)
+                    self._keep(state, spot, before, delta)
         for key in consumed:
             state.delete(key)
         return out
 
-    def _keep(self, state: StreetPartition, spot: Spot) -> None:
+    def _keep(self, state: StreetPartition, spot: Spot, header: Any, delta: Delta) -> None:
+        """Log what changed: the window entries added and removed, and the header if it changed."""
         key = f"s/{spot.hotspot_id}"
+        for entry in delta.removed:
+            state.changes.delete(window_key(spot.hotspot_id, entry))
         if not spot.entries and not spot.hot:
             state.delete(key)  # nothing in the window, no episode: nothing to remember
             state.expiries.set(spot.hotspot_id, None)
             return
-        state.put(key, spot)
+        for entry in delta.added:
+            state.changes.put(window_key(spot.hotspot_id, entry))
+        if spot.header != header or key not in state.entries:
+            state.put(key, spot)
         self._index(state, key, spot)
 
     def _index(self, state: StreetPartition, key: str, value: Any) -> None:

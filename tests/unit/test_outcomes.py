@@ -3,6 +3,7 @@ and every hotspot episode transition."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,10 +16,11 @@ from streams.domain.hotspots import HotspotRule, Sighting, Spot, expire, new_spo
 from streams.domain.outcomes import (
     CaseKey,
     DailyOutcome,
+    contribution_from_list,
+    contribution_to_list,
     count_conclusion,
     nearest_rank,
     outcome_from_dict,
-    outcome_to_dict,
     success_rate,
 )
 from streams.reference_files import load_district
@@ -140,7 +142,12 @@ def _nonzero(s: dict[str, tuple[Any, ...]]) -> dict[str, tuple[Any, ...]]:
 def test_aggregate_state_round_trips_and_definitions() -> None:
     agg = aggregate(fold_case([conclusion("A", 30, "RESOLVED", "1.10")]))
     [value] = agg.values()
-    assert outcome_from_dict(outcome_to_dict(value)) == value
+    stored = {case: contribution_to_list(c, value.versions[case]) for case, c in value.cases.items()}
+    back = {case: contribution_from_list(v) for case, v in json.loads(json.dumps(stored)).items()}
+    again = DailyOutcome(value.key, {c: b[0] for c, b in back.items()}, versions={c: b[1] for c, b in back.items()})
+    assert again == value and again.stats_event({"RESOLVED"}, T0) == value.stats_event({"RESOLVED"}, T0)
+    whole = {"key": value.key, "version": 7, "cases": {c: v[:6] for c, v in stored.items()}}  # before 2026-11-30
+    assert outcome_from_dict(whole).cases == value.cases and outcome_from_dict(whole).version == 7
     assert nearest_rank([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.9) == 9
     assert nearest_rank([], 0.9) is None
     assert success_rate(97, 100, 2) == 97 / 98
