@@ -63,19 +63,30 @@ class Emit:
 
 
 class Changes:
-    """The keys of one partition's state changed since the last flush, in the order they were last changed."""
+    """The keys of one partition's state changed since the last flush, in the order they were last changed.
+
+    A key created and deleted between two flushes was never logged, so it is not logged at all (no value, no
+    tombstone): an alarm that waits for the watermark and is folded in the same batch costs the changelog
+    nothing."""
 
     def __init__(self) -> None:
         self._puts: dict[str, None] = {}
         self._deletes: dict[str, None] = {}
+        self._fresh: set[str] = set()  # created since the last flush: absent from the logged state
 
-    def put(self, key: str) -> None:
+    def put(self, key: str, new: bool = False) -> None:
+        """``new``: the key is not in the state (so, unless deleted since the last flush, not in the log)."""
+        if new and key not in self._deletes:
+            self._fresh.add(key)
         self._deletes.pop(key, None)
         self._puts.pop(key, None)  # re-inserted last: the latest write decides its place in the order
         self._puts[key] = None
 
     def delete(self, key: str) -> None:
         self._puts.pop(key, None)
+        if key in self._fresh:
+            self._fresh.discard(key)
+            return
         self._deletes[key] = None
 
     def drain(self) -> tuple[list[str], list[str]]:
@@ -83,6 +94,7 @@ class Changes:
         puts, deletes = list(self._puts), list(self._deletes)
         self._puts.clear()
         self._deletes.clear()
+        self._fresh.clear()
         if META in puts:
             puts.remove(META)
             puts.append(META)

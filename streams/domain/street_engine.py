@@ -69,8 +69,8 @@ class StreetPartition:
     changes: Changes = field(default_factory=Changes)
 
     def put(self, key: str, value: Any) -> None:
+        self.changes.put(key, new=key not in self.entries)
         self.entries[key] = value
-        self.changes.put(key)
 
     def delete(self, key: str) -> None:
         if self.entries.pop(key, None) is not None:
@@ -345,7 +345,7 @@ class StreetEngine:
             state.expiries.set(spot.hotspot_id, None)
             return
         for entry in delta.added:
-            state.changes.put(window_key(spot.hotspot_id, entry))
+            state.changes.put(window_key(spot.hotspot_id, entry), new=True)
         if spot.header != header or key not in state.entries:
             state.put(key, spot)
         self._index(state, key, spot)

@@ -18,7 +18,7 @@ from schemas.event import Event
 from streams.agents.wiring import OutcomeBinding, StreetBinding, TriageBinding
 from streams.domain.clock import announcement
 from streams.domain.district import LOCAL_TZ, Disposition
-from streams.domain.engine import META, Emit, Record
+from streams.domain.engine import META, Changes, Emit, Record
 from streams.domain.hotspots import HotspotPolicy, HotspotRule
 from streams.domain.outcome_engine import OutcomeEngine
 from streams.domain.outcomes import CaseKey, count_conclusion
@@ -469,3 +469,16 @@ def test_a_crash_logging_part_of_a_batch_repeats_outputs_but_loses_and_corrupts_
     sent, store = _crash_run(make, records, size, crash, cut)
     assert sent == clean_sent
     assert store == clean_store
+
+
+def test_a_key_created_and_deleted_between_flushes_is_not_logged_but_one_logged_before_gets_its_tombstone() -> None:
+    changes = Changes()
+    changes.put("q/1", new=True)
+    changes.put("q/1")  # changed again, still never logged
+    changes.delete("q/1")
+    changes.put("h/1", new=True)
+    assert changes.drain() == (["h/1"], [])
+    changes.delete("h/1")  # logged by the flush above
+    changes.put("h/1", new=True)  # created again: the log still holds the old value
+    changes.delete("h/1")
+    assert changes.drain() == ([], ["h/1"])
