@@ -24,7 +24,7 @@ from bench import profiling, report, snapshot
 from bench.broker import broker
 from bench.config import FULL, QUICK, Sizes
 from bench.context import Context
-from bench.figures import decode, latency, memory, raw, scale, sink, worker
+from bench.figures import decode, floor, latency, memory, raw, scale, sink, worker
 from bench.machine import describe
 from bench.workload import create_topics, publish, upstream
 
@@ -34,6 +34,7 @@ FIGURES: tuple[tuple[str, Figure], ...] = (
     ("decode", decode.run),
     ("sink", sink.run),
     ("worker", worker.run),
+    ("floor", floor.run),  # after worker: it prices what the worker moved per input
     ("latency", latency.run),  # after worker: its load is half the worker's throughput
     ("scale", scale.run),
     ("memory", memory.run),

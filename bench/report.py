@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 Results = dict[str, Any]
-FIGURES = ("raw", "decode", "worker", "sink", "latency", "scale", "memory")
+FIGURES = ("raw", "decode", "worker", "floor", "sink", "latency", "scale", "memory")
 
 
 def _get(results: Results, figure: str, *path: str) -> Any:
@@ -52,6 +52,15 @@ def _why_worker(r: Results) -> str:
             "per-message machinery"
         )
     return "; ".join(parts)
+
+
+def _why_floor(r: Results) -> str:
+    parts = _get(r, "floor", "parts_us") or {}
+    per = _get(r, "floor", "per_input") or {}
+    return (
+        f"the floor's parts per input: {', '.join(f'{k} {v} µs' for k, v in parts.items())}, for {per} messages "
+        f"and rows per input; the worker spends the rest in the framework's per-message machinery: {_why_worker(r)}"
+    )
 
 
 def _why_decode(r: Results) -> str:
@@ -94,6 +103,8 @@ def _why_sla(r: Results) -> str:
 TargetSpec = tuple[str, str, tuple[str, ...], str, float, Callable[[Results], str]]
 TARGETS: tuple[TargetSpec, ...] = (
     ("worker", "worker / raw events/s", ("worker", "ratio_to_raw"), ">=", 0.5, _why_worker),
+    ("floor", "worker CPU / design floor", ("floor", "ratio"), "<=", 2.0, _why_floor),
+    ("floor", "worker CPU µs per input", ("floor", "worker_us_per_input"), "<=", 600.0, _why_floor),
     ("decode", "codec / bare decode time", ("decode", "ratio", "median"), "<=", 1.1, _why_decode),
     ("sink", "sink / standalone Arrow insert", ("sink", "sink_vs_arrow", "median"), ">=", 0.8, _why_sink_arrow),
     ("sink", "sink / INSERT VALUES", ("sink", "sink_vs_values", "median"), ">=", 3.0, lambda r: "-"),
@@ -158,6 +169,8 @@ def _detail(name: str, fig: dict[str, Any]) -> str:
         return f"codec {fig['codec']['median']:,.0f}/s vs bare {fig['bare']['median']:,.0f}/s"
     if name == "worker":
         return f"worker/raw {fig.get('ratio_to_raw')}; start-up {fig['startup_s']['median']} s"
+    if name == "floor":
+        return f"worker {fig['worker_us_per_input']} µs/input = x{fig['ratio']} the floor; parts {fig['parts_us']}"
     if name == "sink":
         r = fig["rows_per_s"]
         return (

@@ -47,6 +47,8 @@ def _faust_app(settings: Settings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         producer_max_request_size=DEADLETTER_MAX_BYTES + 64 * 1024,
+        # A partition batch of an agent's batch goes out in one produce request (topics take 1 MiB messages).
+        producer_max_batch_size=512 * 1024,
         web_bind=settings.web_bind,
         web_host="127.0.0.1",
         web_port=settings.web_port,

@@ -31,7 +31,7 @@ TARGET_VALUES = 3.0  # sink rows/s / VALUES rows/s
 Batch = Sequence[Sequence[Any]]
 
 
-def _rows(ctx: Context) -> list[tuple[Any, ...]]:
+def event_rows(ctx: Context) -> list[tuple[Any, ...]]:
     row_ctx = RowContext(ctx.codec, Redactor(ctx.phone_key.encode()), datetime.now(UTC))
     out: list[tuple[Any, ...]] = []
     for r in ctx.records:
@@ -67,7 +67,7 @@ def _timed(client: Client, batches: list[Batch], write: Callable[[int, Batch, st
 
 
 def run(ctx: Context) -> dict[str, Any]:
-    rows = _rows(ctx)
+    rows = event_rows(ctx)
     size = ctx.sizes.sink_batch
     batches: list[Batch] = [rows[i : i + size] for i in range(0, len(rows), size)]
     client = connect(f"chdb://{(ctx.run_dir / 'sink-clickhouse').resolve()}")

@@ -18,6 +18,7 @@ from aiokafka.structs import ConsumerRecord
 
 from schemas.codec import Codec
 from schemas.event import Event
+from streams.faust_ext import Outgoing, producer_of
 from streams.ingest import Message, utc_from_millis
 from streams.projector import Projector
 from streams.settings import PROJECTED_TOPICS, Settings
@@ -33,21 +34,16 @@ class FaustPublisher:
         self.app, self.codec = app, codec
 
     async def publish(self, topic: str, events: Sequence[Event]) -> None:
-        producer = self.app.producer
-        pending = [
-            await producer.send(
+        records = [
+            Outgoing(
                 topic,
                 self.codec.key_of(e).encode(),
                 self.codec.encode(e),
-                partition=None,
-                timestamp=None,
                 headers=[("error_class", str(e.fields.get("error_class", "")).encode())],
             )
             for e in events
         ]
-        for future in pending:
-            await future
-        await producer.flush()
+        await producer_of(self.app).send_records(records)
 
 
 class _ForgetMarks(ConsumerRebalanceListener):  # type: ignore[misc]

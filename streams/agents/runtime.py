@@ -17,7 +17,6 @@ before Faust could acknowledge the batch; so does a cancellation mid-batch.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import uuid
@@ -35,6 +34,7 @@ from schemas.event import Event
 from schemas.validation import Limits
 from streams.agents.state import entries_of, store_key
 from streams.domain.engine import Emit, Record
+from streams.faust_ext import Outgoing, producer_of
 from streams.ingest import Accepted, Message, Rejected, classify, dead_letter, utc_from_millis
 from streams.settings import Settings
 
@@ -87,21 +87,23 @@ class _Logged:
 class Outbox:
     """Sends emits to their topics, stamped with this deployment's id, and waits for every acknowledgement.
 
-    Straight through the app's producer (``ProducerT.send``): a batch's records need no per-record Faust
-    message, callback or sensor, only the broker's acknowledgement, awaited together."""
+    A batch's records go out together through aiokafka's batch API (``faust_ext.Producer.send_records``): no
+    per-record Faust message, callback, sensor or future, one acknowledgement per partition batch."""
 
     def __init__(self, app: faust.App, codec: Codec, topics: Mapping[str, str], app_id: str) -> None:
         self.app, self.codec, self.topics = app, codec, topics
         self.headers = [(APP_HEADER, app_id.encode())]
 
     async def publish(self, emits: Sequence[Emit]) -> None:
-        producer, sent = self.app.producer, []
+        if not emits:
+            return
+        records = []
         for e in emits:
             key = e.key if e.key is not None else self.codec.key_of(e.event)
-            value = self.codec.encode(e.event)
-            sent.append(await producer.send(self.topics[e.topic], key.encode(), value, e.partition, None, self.headers))
-        if sent:
-            await asyncio.gather(*sent)
+            records.append(
+                Outgoing(self.topics[e.topic], key.encode(), self.codec.encode(e.event), e.partition, self.headers)
+            )
+        await producer_of(self.app).send_records(records)
 
 
 class Runner:
@@ -179,21 +181,16 @@ class Runner:
 
     async def _log_state(self, partitions: list[int]) -> None:
         """Log the batch's state changes, then write them to the local store (see the module doc)."""
-        topic, producer = self.table.changelog_topic.get_topic_name(), self.app.producer
-        sent: list[tuple[bytes, bytes | None, Any]] = []
+        topic = self.table.changelog_topic.get_topic_name()
+        records: list[Outgoing] = []
         for partition in partitions:
             for key, value in self.engine.flush(partition):
-                k = store_key(partition, key)
                 v = None if value is None else self.binding.encode(key, value)
-                sent.append((k, v, await producer.send(topic, k, v, partition, None, None)))
-        if not sent:
+                records.append(Outgoing(topic, store_key(partition, key), v, partition))
+        if not records:
             return
-        results = await asyncio.gather(*(future for _, _, future in sent))
-        logged = [
-            _Logged(k, v, TP(r.topic_partition.topic, r.topic_partition.partition), r.offset)
-            for (k, v, _), r in zip(sent, results, strict=True)
-        ]
-        self.table.apply_changelog_batch(logged)
+        sent = await producer_of(self.app).send_records(records)
+        self.table.apply_changelog_batch([_Logged(r.key, r.value, tp, offset) for r, tp, offset in sent])
 
 
 def ticker(app: faust.App, settings: Settings, codec: Codec, topics: Sequence[TopicT]) -> None:

@@ -83,8 +83,14 @@ def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
     assert memory["closed"]["closed_cases"] == data["sizes"]["memory_closed_cases"]
     assert all(s["rss_mb"] > 0 for s in memory["closed"]["samples"])
 
+    floor = data["figures"]["floor"]
+    assert "error" not in floor, floor["error"]
+    assert all(v > 0 for v in floor["unit_costs_us"].values()) and all(v > 0 for v in floor["parts_us"].values())
+    assert floor["per_input"]["reads"] >= 1 and floor["per_input"]["writes"] > 0 and floor["per_input"]["rows"] > 0
+    assert floor["ratio"] == round(floor["worker_us_per_input"] / floor["floor_us_per_input"], 2)
+
     metrics = {t["metric"]: t for t in data["targets"]}
-    assert len(metrics) == 5
+    assert len(metrics) == 7
     for target in metrics.values():
         assert target["value"] > 0 and target["met"] in (True, False), target
         if not target["met"]:
