@@ -99,6 +99,9 @@ LOOP_LAG = Histogram(
     registry=REGISTRY,
 )
 LOOP_SAMPLE_S = 0.5
+ESCALATION_LEVELS = ("GRID", "STREET_POOL", "COMMAND_ROOM")  # where streams.domain.sla moves an unaccepted case
+for _stage in STAGES:
+    DETECTION_DELAY.labels(_stage)
 
 
 @dataclass
@@ -109,8 +112,12 @@ class _Tallies:
     ticks_out: Tally[str] = field(default_factory=Tally)  # by topic name
     projector_in: Tally[str] = field(default_factory=Tally)  # by topic name
     dispatches: int = 0
-    breaches: Tally[str] = field(default_factory=Tally)  # by stage
-    escalations: Tally[tuple[str, str]] = field(default_factory=Tally)  # by (stage, level)
+    # Known label values start at 0, so the first breach shows in rate() and increase() (a series that appears
+    # at 6 has increased by nothing as far as Prometheus knows).
+    breaches: Tally[str] = field(default_factory=lambda: Tally(dict.fromkeys(STAGES, 0)))  # by stage
+    escalations: Tally[tuple[str, str]] = field(  # by (stage, level)
+        default_factory=lambda: Tally(dict.fromkeys(((STAGES[0], level) for level in ESCALATION_LEVELS), 0))
+    )
     dead_letters: Tally[tuple[str, str]] = field(default_factory=Tally)  # by (class, source topic)
 
 

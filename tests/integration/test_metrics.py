@@ -24,6 +24,7 @@ from streams.kafka_admin import consumer_lag
 from streams.reference_files import DEFAULT_DIRECTORY
 from tests.factories import alarm
 from tests.integration.conftest import REPO, Stack, free_port
+from tests.promql import dashboard_targets, metric_names, rule_exprs
 
 CODEC = Codec()
 CASES = 6
@@ -42,6 +43,12 @@ class Prometheus:
             body = json.load(r)
         assert body["status"] == "success", body
         return list(body["data"]["result"])
+
+    def api(self, path: str) -> Any:
+        with urllib.request.urlopen(f"{self.url}/api/v1/{path}", timeout=10) as r:
+            body = json.load(r)
+        assert body["status"] == "success", body
+        return body["data"]
 
     def values(self, promql: str, *labels: str, at: float | None = None) -> dict[tuple[str, ...], float]:
         return {tuple(s["metric"].get(k, "") for k in labels): float(s["value"][1]) for s in self.query(promql, at)}
@@ -235,3 +242,23 @@ def test_prometheus_reads_what_the_input_and_the_broker_say(
     assert prometheus.values("process_resident_memory_bytes")[()] > 10_000_000
     assert prometheus.values("alarmflow_event_loop_lag_seconds_count")[()] > 0
     assert prometheus.values('up{job="alarmflow"}') == {(): 1}
+
+    # The alert rules run on this server: every case breached every stage, so the breach rate fires per stage;
+    # nothing else does.
+    rules = [r for group in prometheus.api("rules")["groups"] for r in group["rules"]]
+    assert sorted(r["name"] for r in rules) == sorted(name for name, _ in rule_exprs())
+    deadline = time.monotonic() + 30
+    while {r["name"]: r["health"] for r in rules} != dict.fromkeys((r["name"] for r in rules), "ok"):
+        assert time.monotonic() < deadline, rules
+        time.sleep(1)
+        rules = [r for group in prometheus.api("rules")["groups"] for r in group["rules"]]
+    firing = prometheus.values('ALERTS{alertstate="firing"}', "alertname", "stage")
+    assert firing == {("AlarmflowBreachRate", st): 1 for st in ("ACCEPT", "CONTACT", "ARRIVE")}
+
+    # The dashboard and the rules select only metrics the worker exports, and every dashboard query answers.
+    exported = set(prometheus.api('label/__name__/values?match[]={job="alarmflow"}'))
+    for title, expr in [*dashboard_targets(), *rule_exprs()]:
+        missing = metric_names(expr) - exported - {"ALERTS"}
+        assert not missing, f"{title}: {sorted(missing)} not exported"
+    for title, expr in dashboard_targets():
+        assert prometheus.query(expr), f"{title}: {expr} answered nothing"
