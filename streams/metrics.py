@@ -25,6 +25,7 @@ import time
 from collections import Counter as Tally
 from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import faust
@@ -49,7 +50,7 @@ from projections.errors import TransientSinkError
 from projections.tables import Rows
 from streams.domain.case_engine import CaseEngine
 from streams.domain.engine import Emit
-from streams.domain.sla import STAGES
+from streams.domain.sla import STAGES, Case
 from streams.ingest import Rejected
 from streams.ports import ProjectionSink
 from streams.settings import Settings
@@ -386,31 +387,18 @@ class _CaseCollector(Collector):
             return
         topic, now = s.settings.topic("case-events"), time.time()
         watermark, delay, oldest = [], [], []
-        open_cases: dict[tuple[str, str], int] = {}
-        pending: dict[tuple[str, str], int] = {}
+        open_cases: list[tuple[tuple[str, str], int]] = []
+        pending: list[tuple[tuple[str, str], int]] = []
         for partition, state in sorted(s.cases.partitions.items()):
             p = str(partition)
-            for stage in (*STAGES, "CONCLUSION"):
-                open_cases[(p, stage)] = 0
-            for stage in STAGES:
-                pending[(p, stage)] = 0
             at = state.meta.clock.watermark
             if at is not None:
                 watermark.append(((topic, p), at.timestamp()))
                 delay.append(((topic, p), now - at.timestamp()))
-            overdue_since = now
-            for case in state.cases.values():
-                if not case.tracked or case.deadlines is None or case.cancelled_at is not None:
-                    continue
-                waiting = next((i for i, m in enumerate(case.met) if m is None), None)
-                open_cases[(p, "CONCLUSION" if waiting is None else STAGES[waiting])] += 1
-                for i, deadline in enumerate(case.deadlines):
-                    if case.met[i] is not None:
-                        continue
-                    if not case.decided[i]:
-                        pending[(p, STAGES[i])] += 1
-                    overdue_since = min(overdue_since, deadline.timestamp())
-            oldest.append(((topic, p), max(now - overdue_since, 0.0)))
+            waiting, undecided, first = _count_cases(state.cases.values())
+            open_cases += [((p, stage), n) for stage, n in zip((*STAGES, "CONCLUSION"), waiting, strict=True)]
+            pending += [((p, stage), n) for stage, n in zip(STAGES, undecided, strict=True)]
+            oldest.append(((topic, p), 0.0 if first is None else max(now - first.timestamp(), 0.0)))
         yield _gauge(
             "alarmflow_watermark_timestamp_seconds",
             "A case-events partition's watermark (how far event time has provably progressed), as Unix time",
@@ -427,13 +415,13 @@ class _CaseCollector(Collector):
             "alarmflow_open_cases",
             "Open tracked cases by the SLA stage they wait for (CONCLUSION: every stage met, not concluded yet)",
             ["partition", "stage"],
-            (((p, st), n) for (p, st), n in open_cases.items()),
+            open_cases,
         )
         yield _gauge(
             "alarmflow_pending_deadlines",
             "Deadlines of unmet stages of open cases not decided yet",
             ["partition", "stage"],
-            (((p, st), n) for (p, st), n in pending.items()),
+            pending,
         )
         yield _gauge(
             "alarmflow_oldest_overdue_stage_age_seconds",
@@ -441,6 +429,31 @@ class _CaseCollector(Collector):
             ["topic", "partition"],
             oldest,
         )
+
+
+def _count_cases(cases: Iterable[Case]) -> tuple[list[int], list[int], datetime | None]:
+    """Open tracked cases by the stage they wait for (the last slot: every stage met), undecided deadlines of unmet
+    stages, and the earliest deadline of an unmet stage. A stage's event meets the earlier stages too, so the unmet
+    stages are the ones from the first unmet on. One pass, no allocation per case: it runs on the event loop."""
+    waiting, undecided = [0, 0, 0, 0], [0, 0, 0]
+    first: datetime | None = None
+    for case in cases:
+        deadlines = case.deadlines
+        if deadlines is None or not case.tracked or case.cancelled_at is not None:
+            continue
+        met = case.met
+        w = 0 if met[0] is None else 1 if met[1] is None else 2 if met[2] is None else 3
+        waiting[w] += 1
+        if w == 3:
+            continue
+        decided = case.decided
+        for i in range(w, 3):
+            if not decided[i]:
+                undecided[i] += 1
+        earliest = min(deadlines[w:])
+        if first is None or earliest < first:
+            first = earliest
+    return waiting, undecided, first
 
 
 class _FaustCollector(Collector):
