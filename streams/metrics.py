@@ -387,8 +387,8 @@ class _CaseCollector(Collector):
             return
         topic, now = s.settings.topic("case-events"), time.time()
         watermark, delay, oldest = [], [], []
-        open_cases: list[tuple[tuple[str, str], int]] = []
-        pending: list[tuple[tuple[str, str], int]] = []
+        open_cases: list[tuple[tuple[str, str, str], int]] = []
+        pending: list[tuple[tuple[str, str, str], int]] = []
         for partition, state in sorted(s.cases.partitions.items()):
             p = str(partition)
             at = state.meta.clock.watermark
@@ -396,8 +396,8 @@ class _CaseCollector(Collector):
                 watermark.append(((topic, p), at.timestamp()))
                 delay.append(((topic, p), now - at.timestamp()))
             waiting, undecided, first = _count_cases(state.cases.values())
-            open_cases += [((p, stage), n) for stage, n in zip((*STAGES, "CONCLUSION"), waiting, strict=True)]
-            pending += [((p, stage), n) for stage, n in zip(STAGES, undecided, strict=True)]
+            open_cases += [((topic, p, stage), n) for stage, n in zip((*STAGES, "CONCLUSION"), waiting, strict=True)]
+            pending += [((topic, p, stage), n) for stage, n in zip(STAGES, undecided, strict=True)]
             oldest.append(((topic, p), 0.0 if first is None else max(now - first.timestamp(), 0.0)))
         yield _gauge(
             "alarmflow_watermark_timestamp_seconds",
@@ -414,13 +414,13 @@ class _CaseCollector(Collector):
         yield _gauge(
             "alarmflow_open_cases",
             "Open tracked cases by the SLA stage they wait for (CONCLUSION: every stage met, not concluded yet)",
-            ["partition", "stage"],
+            ["topic", "partition", "stage"],
             open_cases,
         )
         yield _gauge(
             "alarmflow_pending_deadlines",
             "Deadlines of unmet stages of open cases not decided yet",
-            ["partition", "stage"],
+            ["topic", "partition", "stage"],
             pending,
         )
         yield _gauge(
@@ -521,6 +521,14 @@ def install(app: faust.App, settings: Settings) -> None:
             LOOP_LAG.observe(max(loop.time() - start - LOOP_SAMPLE_S, 0.0))
 
     app.task(sample_loop)
+
+    async def close_clients(sender: Any, **kwargs: Any) -> None:
+        lag = SOURCES.lag
+        if lag is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(lag.close(), 5)
+
+    app.on_before_shutdown.connect(close_clients)
 
     @app.page("/metrics")
     class MetricsView(View):
