@@ -522,7 +522,7 @@ def install(app: faust.App, settings: Settings) -> None:
 
     app.task(sample_loop)
 
-    async def close_clients(sender: Any, **kwargs: Any) -> None:
+    async def close_clients(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         lag = SOURCES.lag
         if lag is not None:
             with contextlib.suppress(TimeoutError):
