@@ -15,7 +15,7 @@ TEST_ENV := ALARMFLOW_KAFKA_BOOTSTRAP=127.0.0.1:29092 ALARMFLOW_KAFKA_CONTROLLER
 CHAOS_ENV := ALARMFLOW_KAFKA_BOOTSTRAP=127.0.0.1:19092 ALARMFLOW_KAFKA_CONTROLLER_PORT=19093 \
              ALARMFLOW_KAFKA_HOME=var/chaos-kafka
 
-.PHONY: install broker-jars k8s-tools k8s-check demo test chaos unit lint typecheck bench clean
+.PHONY: install broker-jars k8s-tools prometheus-tools k8s-check demo test chaos unit lint typecheck bench clean
 
 install: $(STAMP)
 
@@ -36,6 +36,17 @@ broker-jars: $(STAMP)
 k8s-tools: $(STAMP)
 	@$(BIN)/python deploy/k8s/tools/install.py
 
+# A real Prometheus and promtool, for the alert-rule tests and the scrape test (tests/*/test_prometheus_*.py,
+# tests/integration/test_metrics.py): Debian's package, skipped when both are on PATH. The tests start their own
+# server (own config, data and loopback port); the package's service is stopped and disabled where systemd runs it.
+prometheus-tools:
+	@if ! command -v prometheus > /dev/null || ! command -v promtool > /dev/null; then \
+	  mkdir -p var; echo "installing Debian's prometheus (log: var/apt-prometheus.log)"; \
+	  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y \
+	    --no-install-recommends prometheus; } > var/apt-prometheus.log 2>&1 || { tail -30 var/apt-prometheus.log; exit 1; }; \
+	  if [ -d /run/systemd/system ]; then systemctl disable --now prometheus > /dev/null 2>&1 || true; fi; \
+	fi
+
 # Build every kustomization under deploy/k8s and validate it (no cluster, no network).
 k8s-check: k8s-tools
 	$(BIN)/pytest tests/unit/test_k8s_manifests.py
@@ -43,7 +54,7 @@ k8s-check: k8s-tools
 demo: $(STAMP)
 	$(AF) demo
 
-test: $(STAMP) k8s-tools
+test: $(STAMP) k8s-tools prometheus-tools
 	@$(TEST_ENV) $(AF) kafka up
 	@set +e; $(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
 	  $(TEST_ENV) $(AF) kafka down --purge; \
@@ -59,7 +70,7 @@ chaos: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-unit: $(STAMP) k8s-tools
+unit: $(STAMP) k8s-tools prometheus-tools
 	$(BIN)/pytest tests/unit
 
 lint: $(STAMP)

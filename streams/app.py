@@ -19,7 +19,7 @@ from projections.sink import ClickHouseSink
 from schemas.codec import Codec
 from schemas.privacy import Redactor
 from schemas.validation import Limits
-from streams import faust_ext, logs
+from streams import faust_ext, logs, metrics
 from streams.agents import projection, wiring
 from streams.agents.projection import FaustPublisher
 from streams.kafka_admin import DEADLETTER_MAX_BYTES, ensure_topics
@@ -88,6 +88,7 @@ def create_app(settings: Settings) -> faust.App:
     (settings.var_dir / "faust").mkdir(parents=True, exist_ok=True)
     app = _faust_app(settings)
     _on_start(app, settings, f"SLA policy in force: {district_dir / 'sla.json'}: {district.sla.describe()}")
+    metrics.install(app, settings)  # GET /metrics
     if settings.role in ("all", "agents"):
         wiring.register(app, settings, codec, district, hotspot_policy, redactor, limits)
     if settings.role in ("all", "projector"):
@@ -106,6 +107,7 @@ def _add_projector(app: faust.App, settings: Settings, codec: Codec, limits: Lim
     if settings.failpoints:
         sink = FailingSink(sink, failpoints.parse(settings.failpoints))
         log.warning("ClickHouse writes fail on purpose: ALARMFLOW_FAILPOINTS=%s", settings.failpoints)
+    sink = metrics.MeteredSink(sink)
     projector = Projector(codec, limits, redactor, sink, FaustPublisher(app, codec), settings.topic("deadletter"))
 
     async def project_topics() -> None:

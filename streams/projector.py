@@ -22,6 +22,7 @@ from projections.tables import Rows
 from schemas.codec import Codec
 from schemas.privacy import Redactor
 from schemas.validation import Limits
+from streams import metrics
 from streams.ingest import Accepted, Message, Rejected, classify, dead_letter
 from streams.kafka_admin import DEADLETTER_MAX_BYTES
 from streams.ports import EventPublisher, ProjectionSink
@@ -114,6 +115,7 @@ class Projector:
 
     async def _dead_letter(self, poison: list[Rejected]) -> None:
         await self.publisher.publish(self.deadletter_topic, [dead_letter(p) for p in poison])
+        metrics.dead_lettered(poison)
         for rejected in poison:
             m, e = rejected.message, rejected.error
             log.warning("dead-lettered %s: %s: %s", m.origin, e.error_class, e.reason)
@@ -152,5 +154,6 @@ class Projector:
                 return await self.call(fn)
             except TransientSinkError as exc:
                 log.warning("ClickHouse is unavailable (%s); retrying in %.1fs with the same token", exc, delay)
+                metrics.clickhouse_retry()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)

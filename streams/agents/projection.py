@@ -18,6 +18,7 @@ from aiokafka.structs import ConsumerRecord
 
 from schemas.codec import Codec
 from schemas.event import Event
+from streams import metrics
 from streams.faust_ext import Outgoing, producer_of
 from streams.ingest import Message, utc_from_millis
 from streams.projector import Projector
@@ -93,6 +94,7 @@ async def _project_batch(
     try:
         report = await projector.handle(messages)
         await consumer.commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
+        metrics.projector_batch(batch)
     except Exception:
         # Anything but a transient ClickHouse error (retried inside) ends here: a dead-letter
         # publish that failed, a permanent ClickHouse error, a bug. The offsets stay where they

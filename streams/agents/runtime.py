@@ -32,6 +32,7 @@ from schemas.codec import Codec
 from schemas.errors import PoisonInput
 from schemas.event import Event
 from schemas.validation import Limits
+from streams import metrics
 from streams.agents.state import entries_of, store_key
 from streams.domain.engine import Emit, Record
 from streams.faust_ext import Outgoing, producer_of
@@ -149,6 +150,7 @@ class Runner:
         await self.outbox.publish([e for e in emits if not e.after])
         await self.outbox.publish([e for e in emits if e.after])
         await self._log_state(list(touched))
+        metrics.agent_batch(emits)
 
     def _record(self, event: EventT[bytes], emits: list[Emit]) -> Record | None:
         m = event.message
@@ -221,5 +223,6 @@ def ticker(app: faust.App, settings: Settings, codec: Codec, topics: Sequence[To
                 },
             )
             await topic.send(key=tick_id.encode(), value=codec.encode(event), partition=tp.partition, headers=headers)
+            metrics.tick_sent(tp.topic)
 
     app.timer(settings.tick_interval_ms / 1000)(tick)

@@ -25,6 +25,7 @@ from faust.web import Request, Response, View
 from schemas.codec import Codec
 from schemas.privacy import Redactor
 from schemas.validation import Limits
+from streams import metrics
 from streams.agents import state
 from streams.agents.runtime import Binding, Engine, Outbox, Runner, ticker
 from streams.domain.case_engine import CaseEngine, CaseMeta
@@ -177,6 +178,7 @@ def register(
         _forget_on_rebalance(app, binding.engine)
     ticker(app, settings, codec, [topics["alarms"], topics["case-events"]])
     _load_page(app, bindings["streets"].engine)
+    metrics.watch_cases(bindings["cases"].engine)
 
 
 def _agent(app: faust.App, topic: TopicT, name: str, runner: Runner) -> None:
