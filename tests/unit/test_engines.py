@@ -482,3 +482,32 @@ def test_a_key_created_and_deleted_between_flushes_is_not_logged_but_one_logged_
     changes.put("h/1", new=True)  # created again: the log still holds the old value
     changes.delete("h/1")
     assert changes.drain() == ([], ["h/1"])
+
+
+def _outcome_records(seed: int) -> list[Event]:
+    rng = random.Random(seed)
+    out: list[Event] = []
+    for i in range(30):
+        at = T0 + timedelta(hours=i * rng.choice([1, 3, 9]))
+        out += counted(f"C{rng.randrange(12)}", at, rng.choice(["RESOLVED", "REFERRED", "UNRESOLVED"]))
+        if rng.random() < 0.3:
+            out += [announcement("cases/0", at - RETENTION), announcement("cases/1", at - RETENTION)]
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 1000), size=st.integers(1, 6), crash=st.integers(0, 30), cut=st.integers(0, 12))
+def test_a_crash_logging_part_of_an_outcome_batch_gives_the_same_versions_and_state(
+    seed: int, size: int, crash: int, cut: int
+) -> None:
+    """An aggregate is stored as its head and one entry per case: whatever prefix of a batch's records reached the
+    changelog, the restarted engine publishes the same stats versions (their ids) and ends in the same state."""
+    records = _outcome_records(seed)
+
+    def make() -> OutcomeBinding:
+        return OutcomeBinding(OutcomeEngine(2, RETENTION, frozenset({"RESOLVED"})))
+
+    clean_sent, clean_store = _crash_run(make, records, size, None, 0)
+    sent, store = _crash_run(make, records, size, crash, cut)
+    assert sent == clean_sent
+    assert store == clean_store
