@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chaos.model import Decisions
 from schemas.codec import Codec
 from schemas.event import Event
 from streams.agents import state
@@ -34,6 +35,7 @@ from tests.unit.test_sla import (
     T0,
     S,
     Sim,
+    _cases,
     _field_event,
     _tick,
     dispatched,
@@ -377,6 +379,35 @@ def test_warnings_are_decided_from_the_log_once_in_order_and_the_same_on_replay_
     assert [e for events in _run(log) for e in events] == flat  # a replay of the same log
     assert [e for events in _run(log, restart_at=int(restart * len(log))) for e in events] == flat
     assert [e for events in _run(log, twice=True) for e in events] == flat
+
+
+def test_live_and_a_backfill_give_the_same_certain_warnings_and_differ_only_in_provisional_ones() -> None:
+    """A day published before the worker starts decides every warning from the whole log: only the warnings on
+    stages nothing met by their time (chaos.model's certain ones) are the live run's, and they are all there."""
+    events = _cases(20, seed=4)
+    live = Sim()
+    read = {e.event_id: e.occurred_at + (30 * S if e.type == ACCEPT else 0 * S) for e in events}  # acceptances late
+    for e in sorted(events, key=lambda e: read[e.event_id]):
+        live.run_to(read[e.event_id])
+        live.feed(e, read[e.event_id] + MS)
+    live.run_to(events[-1].occurred_at + timedelta(minutes=30))
+    backfill = Sim()
+    today = T0 + timedelta(days=30)
+    for i, e in enumerate(e for e in events if e.type != "CaseDispatched"):
+        backfill.feed(e, today + i * 5 * MS)
+    for i, e in enumerate(e for e in events if e.type == "CaseDispatched"):
+        backfill.feed(e, today + S + i * 5 * MS)
+    backfill.run_to(today + timedelta(minutes=30))
+
+    def decisions(sim: Sim) -> Decisions:
+        return Decisions({"case-events": [e for e in events if e.type != "CaseDispatched"], "sla-alerts": sim.out})
+
+    certain = decisions(live).certain_alerts()
+    assert certain and certain == decisions(backfill).certain_alerts()
+    assert certain <= decisions(backfill).alerts() and certain <= decisions(live).alerts()
+    provisional = decisions(live).alerts() - certain  # accepted in time, read after the clock passed the time
+    assert provisional and all(stage == "ACCEPT" for _, stage, _, _ in provisional)
+    assert decisions(backfill).alerts() == certain  # the backfill read every acceptance before its dispatch
 
 
 def test_the_warnings_counted_off_survive_the_changelog_and_old_entries_read_as_none_decided() -> None:
