@@ -39,8 +39,11 @@ IDENTITY = {
 CERTAIN_ALERTS = """
 SELECT a.case_id, a.stage, a.type, a.deadline
 FROM sla_alerts AS a
-INNER JOIN case_stages AS s ON s.case_id = a.case_id AND s.stage = a.stage
-WHERE (s.met_at IS NULL OR s.met_at >= a.occurred_at) AND (s.cancelled_at IS NULL OR s.cancelled_at >= a.occurred_at)
+INNER JOIN cases AS c ON c.case_id = a.case_id
+WHERE least(ifNull(multiIf(a.stage = 'ACCEPT', c.accepted_at, a.stage = 'CONTACT', c.contacted_at, c.arrived_at),
+                   toDateTime64('2262-01-01', 3, 'UTC')),
+            ifNull(c.concluded_at, toDateTime64('2262-01-01', 3, 'UTC')),
+            ifNull(c.closed_at, toDateTime64('2262-01-01', 3, 'UTC'))) >= a.occurred_at
 """
 
 
