@@ -284,8 +284,9 @@ def advance(case: Case, watermark: datetime, timing: SlaTiming, district: Distri
 def _step(case: Case, due: datetime, timing: SlaTiming, district: District) -> tuple[Case, list[Event]]:
     a = case.assignment
     if case.deadlines is not None:
+        leads = district.sla.lead_times
         for i in range(len(STAGES)):  # at one time, warnings come before breaches
-            warning = case.warning(i, district.sla.lead_times)
+            warning = case.warning(i, leads)
             if warning is not None and warning[1] - timing.lateness <= due:
                 alerted = tuple(n + 1 if j == i else n for j, n in enumerate(case.alerted))
                 return replace(case, alerted=alerted), _warn(case, i, *warning)
