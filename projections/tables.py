@@ -146,6 +146,28 @@ SLA_BREACHES = _spec(
     located_by="occurred_at",
 )
 
+# The warnings before a breach (SlaAtRisk, SlaOverdue): at most one of each kind per (case, stage).
+SLA_ALERTS = _spec(
+    "sla_alerts",
+    [
+        ("event_id", _STR),
+        ("type", _STR),
+        ("case_id", _STR),
+        ("stage", _STR),
+        ("deadline", _TS),
+        ("occurred_at", _TS),
+        ("lead_ms", pa.int64()),
+        ("street_code", _STR),
+        ("grid_code", _STR),
+        ("team", _STR),
+        ("assignee_id", _STR),
+        ("sla_rule", _STR),
+        ("ingested_at", _TS),
+    ],
+    identity="event_id",
+    located_by="occurred_at",
+)
+
 REASSIGNMENTS = _spec(
     "reassignments",
     [

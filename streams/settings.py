@@ -15,7 +15,7 @@ from streams.errors import ConfigError
 # Every topic alarmflow creates. The projector consumes the projected ones. Two are internal:
 # "routing" (alarms and releases re-keyed by street, so one worker owns each street's open-case
 # counts and hotspots) and "outcomes" (each case's counted conclusion, keyed by its daily aggregate).
-PROJECTED_TOPICS = ("alarms", "case-events", "sla-breaches", "outcome-stats", "hotspots", "deadletter")
+PROJECTED_TOPICS = ("alarms", "case-events", "sla-alerts", "sla-breaches", "outcome-stats", "hotspots", "deadletter")
 TOPIC_SUFFIXES = (*PROJECTED_TOPICS, "routing", "outcomes")
 # What the stream agents (the Faust app's own consumer group) read.
 AGENT_TOPICS = ("alarms", "case-events", "routing", "outcomes")

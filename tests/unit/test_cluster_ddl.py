@@ -83,7 +83,7 @@ def test_every_table_becomes_a_replicated_local_table_and_a_distributed_one_unde
 
 
 def test_each_case_stays_on_one_shard() -> None:
-    keyed_by_case = {"events", "triage", "dispatches", "sla_breaches", "reassignments", "lifecycle"}
+    keyed_by_case = {"events", "triage", "dispatches", "sla_breaches", "sla_alerts", "reassignments", "lifecycle"}
     for _, statement in source_statements():
         m = re.match(r"CREATE TABLE IF NOT EXISTS (\w+)", statement)
         if m and m.group(1) in keyed_by_case:
