@@ -6,6 +6,12 @@ threads and connections, never the projector's single ClickHouse thread. Each an
 ``readonly=1`` and the limits as its session settings: from then on the engine itself refuses every write, DDL,
 ``SYSTEM``, ``file()``/``url()`` table function and every change of a setting (164 READONLY), so neither the limits
 nor read-only-ness can be lifted by a query, a ``SET`` or a ``SETTINGS`` clause.
+
+ClickHouse governs a few statements by grants rather than by ``readonly``, and chDB's only user holds every grant:
+on a ``readonly=1`` connection it still runs ``SYSTEM STOP MERGES`` (also TTL MERGES, MOVES, DISTRIBUTED SENDS) and
+``KILL QUERY``, which would stop or kill the projector's own work. So each statement is first parsed by the engine
+(``formatQuerySingleLine``, which also refuses several statements in one request, as ClickHouse's HTTP interface
+does) and those kinds get the error ClickHouse gives a user without the grant (497 ACCESS_DENIED).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import chdb
 from projections.errors import EngineRefused
 
 ERROR_CODE = re.compile(r"Code: (\d+)\.")
+GRANTED_ONLY = ("SYSTEM", "KILL", "BACKUP", "RESTORE")  # statement kinds ClickHouse allows by grant, not readonly
 SETTING_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 DATABASE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -84,6 +91,7 @@ class AnalystEngine:
         try:
             if not DATABASE_NAME.fullmatch(database):
                 raise EngineRefused(81, f"Code: 81. DB::Exception: Database {database} does not exist. (UNKNOWN_DATABASE)")  # noqa: E501
+            _check_kind(conn, sql)
             conn.query(f"USE {database}")
             for name, value in (settings or {}).items():
                 # The engine decides: on a readonly=1 session it accepts a value only if it changes nothing.
@@ -112,6 +120,19 @@ class AnalystEngine:
             self._opened.clear()
 
 
+def _check_kind(conn: Any, sql: str) -> None:
+    # A String parameter's value is read in ClickHouse's escaped form.
+    escaped = sql.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
+    canonical = conn.query("SELECT formatQuerySingleLine({q:String})", "TabSeparatedRaw", params={"q": escaped})
+    kind = canonical.bytes().decode().split(" ", 1)[0].strip().upper()
+    if kind in GRANTED_ONLY:
+        raise EngineRefused(
+            497,
+            f"Code: 497. DB::Exception: analyst: Not enough privileges. To execute this query, it's necessary to "
+            f"have a {kind} grant, which analysts do not have. (ACCESS_DENIED)",
+        )
+
+
 def refused(message: str) -> EngineRefused:
     """chDB's error text, starting at ClickHouse's ``Code: N.``, with its code."""
     start = message.find("Code: ")
@@ -125,11 +146,14 @@ def _quote(value: str) -> str:
 
 
 def _summary(result: Any) -> dict[str, str]:
+    """ClickHouse's X-ClickHouse-Summary keys; chDB counts the rows it read from storage and the rows it returned."""
     return {
-        "read_rows": str(result.rows_read()),
-        "read_bytes": str(result.bytes_read()),
+        "read_rows": str(result.storage_rows_read()),
+        "read_bytes": str(result.storage_bytes_read()),
         "written_rows": "0",
         "written_bytes": "0",
+        "total_rows_to_read": str(result.storage_rows_read()),
+        "result_rows": str(result.rows_read()),
         "result_bytes": str(result.size()),
         "elapsed_ns": str(int(result.elapsed() * 1e9)),
     }

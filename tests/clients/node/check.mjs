@@ -1,16 +1,16 @@
 // The official JavaScript client against alarmflow's ClickHouse HTTP interface; prints one JSON line for the test.
-// Usage: node check.mjs <url> <user> <password> <category>
+// Usage: node check.mjs <url> <user> <password> <event type>
 import { createClient } from '@clickhouse/client'
 
-const [url, username, password, category] = process.argv.slice(2)
+const [url, username, password, type] = process.argv.slice(2)
 const client = createClient({ url, username, password })
 const out = {}
 out.ping = (await client.ping()).success
 const rows = await client.query({ query: 'SELECT count() AS n, toString(sum(number)) AS s FROM numbers(1000)', format: 'JSONEachRow' })
 out.query = await rows.json()
 const param = await client.query({
-  query: 'SELECT count() AS n FROM cases WHERE category = {category:String}',
-  query_params: { category },
+  query: 'SELECT count() AS n FROM events WHERE type = {type:String}',
+  query_params: { type },
   format: 'JSONEachRow',
 })
 out.param = await param.json()

@@ -25,12 +25,12 @@ public final class JdbcCheck {
                 System.out.println("query\t" + rs.getLong("n") + "\t" + rs.getString("s"));
             }
             try (Statement st = conn.createStatement();
-                 ResultSet rs = st.executeQuery("SELECT count() FROM cases")) {
+                 ResultSet rs = st.executeQuery("SELECT count() FROM events")) {
                 rs.next();
-                System.out.println("cases\t" + rs.getLong(1));
+                System.out.println("count\t" + rs.getLong(1));
             }
             try (PreparedStatement ps = conn.prepareStatement(
-                    "SELECT count() FROM cases WHERE category = ?")) {
+                    "SELECT count() FROM events WHERE type = ?")) {
                 ps.setString(1, args[3]);
                 try (ResultSet rs = ps.executeQuery()) {
                     rs.next();
@@ -38,13 +38,13 @@ public final class JdbcCheck {
                 }
             }
             DatabaseMetaData meta = conn.getMetaData();
-            try (ResultSet rs = meta.getTables(null, null, "%", null)) {
+            try (ResultSet rs = meta.getTables(null, "default", "%", null)) {
                 while (rs.next()) {
                     System.out.println("table\t" + rs.getString("TABLE_SCHEM") + "\t" + rs.getString("TABLE_CAT")
                             + "\t" + rs.getString("TABLE_NAME") + "\t" + rs.getString("TABLE_TYPE"));
                 }
             }
-            try (ResultSet rs = meta.getColumns(null, null, "cases", "%")) {
+            try (ResultSet rs = meta.getColumns(null, "default", "events", "%")) {
                 while (rs.next()) {
                     System.out.println("column\t" + rs.getString("TABLE_NAME") + "\t" + rs.getString("COLUMN_NAME")
                             + "\t" + rs.getString("TYPE_NAME"));
