@@ -303,7 +303,9 @@ def test_engine_refuses_what_a_read_only_user_may_not_do(served: Stack, sql: str
 
 
 @pytest.mark.parametrize(
-    "sql", ["SYSTEM STOP MERGES", "system stop ttl merges", "SYSTEM FLUSH LOGS", "/* x */ KILL QUERY WHERE 1", "SELECT 1; SYSTEM STOP MOVES"]
+    "sql",
+    ["SYSTEM STOP MERGES", "system stop ttl merges", "SYSTEM FLUSH LOGS", "/* x */ KILL QUERY WHERE 1",
+     "SELECT 1; SYSTEM STOP MOVES"],
 )
 def test_statements_clickhouse_governs_by_grants_are_denied(served: Stack, sql: str) -> None:
     """readonly=1 lets these through (ClickHouse checks grants for them, and chDB's one user has them all)."""
