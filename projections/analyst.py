@@ -54,6 +54,10 @@ class AnalystLimits:
             "result_overflow_mode": "throw",
             "max_memory_usage": str(self.max_memory_usage),
             "max_threads": str(self.max_threads),
+            # The engine runs analyst queries' threads at the lowest CPU priority (nice 19; it needs CAP_SYS_NICE,
+            # else it is a no-op): on a busy machine the projector's writes go first. The nice is reset after each
+            # query, so no Python thread holds the GIL at nice 19.
+            "os_thread_priority": "19",
             # As in a ClickHouse user profile: the HTTP layer compresses when the client's Accept-Encoding asks.
             "enable_http_compression": "1",
             "readonly": "1",

@@ -20,6 +20,7 @@ import uuid
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import lz4.block
@@ -138,9 +139,13 @@ class ClickHouseHTTP(Service):
         headers["X-ClickHouse-Format"] = out_format
         headers["X-ClickHouse-Summary"] = json.dumps(answer.summary, separators=(",", ":"))
         headers["Content-Type"] = CONTENT_TYPES.get(out_format, "application/octet-stream")
-        if request.query.get("compress") == "1":  # ClickHouse's own framing, whatever Accept-Encoding says
-            return web.Response(body=native_lz4(answer.body), headers=headers)
-        payload, encoding = _compress(answer.body, request)
+        accepted = request.headers.get("Accept-Encoding", "")
+        if request.query.get("enable_http_compression", "1") != "1":
+            accepted = ""
+        native = request.query.get("compress") == "1"  # ClickHouse's own framing, whatever Accept-Encoding says
+        loop = asyncio.get_running_loop()  # compressing a large answer must not hold up the event loop
+        work = partial(_compress, answer.body, native, accepted, _level(request))
+        payload, encoding = await loop.run_in_executor(self.engine.executor, work)
         if encoding:
             headers["Content-Encoding"] = encoding
         return web.Response(body=payload, headers=headers)
@@ -206,16 +211,16 @@ def _output_format(sql: str, default: str) -> str:
     return match.group(1) if match else default
 
 
-def _compress(body: bytes, request: web.Request) -> tuple[bytes, str | None]:
-    """Compress as the client accepts, unless it switched HTTP compression off (the analyst profile enables it)."""
-    if request.query.get("enable_http_compression", "1") != "1":
-        return body, None
-    accepted = [e.split(";")[0].strip().lower() for e in request.headers.get("Accept-Encoding", "").split(",")]
-    for encoding in accepted:
+def _compress(body: bytes, native: bool, accept_encoding: str, level: int) -> tuple[bytes, str | None]:
+    """``compress=1``: ClickHouse's LZ4 blocks; else as the client accepts (the analyst profile enables HTTP
+    compression; ``enable_http_compression=0`` switches it off for a request)."""
+    if native:
+        return native_lz4(body), None
+    for encoding in (e.split(";")[0].strip().lower() for e in accept_encoding.split(",")):
         if encoding == "gzip":
-            return gzip.compress(body, compresslevel=_level(request)), "gzip"
+            return gzip.compress(body, compresslevel=level), "gzip"
         if encoding == "deflate":
-            return zlib.compress(body, _level(request)), "deflate"
+            return zlib.compress(body, level), "deflate"
         if encoding == "lz4":
             return lz4.frame.compress(body), "lz4"
     return body, None
