@@ -123,11 +123,11 @@ class ClickHouseHTTP(Service):
             "Access-Control-Expose-Headers": EXPOSED,
         }
         try:
-            self._authenticate(request)
             body = _request_body(request.headers, await request.read())
             sql = _query_text(request, body)
-            if sql is None:
+            if sql is None:  # a health check, answered without credentials as ClickHouse does
                 return web.Response(text="Ok.\n", headers=headers)
+            self._authenticate(request)
             params = {k[6:]: v for k, v in request.query.items() if k.startswith("param_")}
             settings = {k: v for k, v in request.query.items() if k not in TRANSPORT and not k.startswith("param_")}
             fmt = request.query.get("default_format") or request.headers.get("X-ClickHouse-Format") or "TabSeparated"

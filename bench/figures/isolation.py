@@ -46,7 +46,8 @@ class AnalystLoop(threading.Thread):
         token = base64.b64encode(f"{settings.clickhouse_http_user}:{PASSWORD}".encode()).decode()
         self.auth = f"Basic {token}"
         self.stop_flag = threading.Event()
-        self.answered, self.errors, self.busy_s = 0, 0, 0.0
+        self.answered, self.errors, self.refused = 0, 0, 0
+        self.query_s: list[float] = []
         self.first_error = ""
 
     def run(self) -> None:
@@ -62,11 +63,13 @@ class AnalystLoop(threading.Thread):
                 with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
                     response.read()
                 self.answered += 1
-            except (urllib.error.URLError, OSError) as exc:
+                self.query_s.append(round(time.monotonic() - start, 2))
+            except urllib.error.HTTPError as exc:  # an answer: ClickHouse's error (a limit, say)
                 self.errors += 1
-                self.first_error = self.first_error or str(exc)
-                time.sleep(0.2)  # the interface is still starting, or went away
-            self.busy_s += time.monotonic() - start
+                self.first_error = self.first_error or exc.read().decode(errors="replace")
+            except (urllib.error.URLError, OSError):
+                self.refused += 1  # the interface is not up yet
+                time.sleep(0.1)
 
     def stop(self) -> None:
         self.stop_flag.set()
@@ -101,7 +104,7 @@ def one(ctx: Context, index: int, records: list[Record], analyst: bool) -> dict[
     ctx.log(f"isolation {index + 1}/{ctx.sizes.repetitions} {kind}: {n} messages in {elapsed:.1f}s")
     out: dict[str, Any] = {"messages": n, "elapsed_s": elapsed, "events_per_s": n / elapsed}
     if analyst:
-        out.update(analyst_queries=loop.answered, analyst_errors=loop.errors, analyst_busy_s=round(loop.busy_s, 1))
+        out.update(analyst_queries=loop.answered, analyst_query_s=loop.query_s, analyst_errors=loop.errors)
         if loop.first_error:
             out["analyst_first_error"] = loop.first_error[:200]
     return out

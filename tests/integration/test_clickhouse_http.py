@@ -228,8 +228,9 @@ def test_curl_every_format(served: Stack) -> None:
 
 
 def test_curl_get_post_parameters_headers_and_compression(served: Stack) -> None:
-    status, _, body = curl(served, path="/ping")
-    assert (status, body) == (200, b"Ok.\n")
+    for path in ("/ping", "/"):  # health checks answer without credentials, as ClickHouse's do
+        status, _, body = curl(served, path=path)
+        assert (status, body) == (200, b"Ok.\n")
     query = "SELECT count() FROM events WHERE type = {t:String}"
     # GET with ?query=, param_<name>, default_format, database, query_id; the X-ClickHouse-User/-Key headers
     query_id = f"analyst-{uuid.uuid4()}"
