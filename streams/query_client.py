@@ -57,7 +57,7 @@ def _worker_client(settings: Settings, start_up_s: float = 30.0) -> Client | Non
             send_receive_timeout=max(120, settings.analyst_max_execution_s + 10),
         )
     except ClickHouseError as exc:
-        raise QueryRejected(f"the worker at {settings.clickhouse_http_url} refused the connection: {exc}") from None
+        raise QueryRejected(f"the worker at {settings.clickhouse_http_url} failed the query: {exc}") from None
 
 
 def _listens(port: int) -> bool:
