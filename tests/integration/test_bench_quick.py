@@ -28,6 +28,7 @@ REQUIRED: dict[str, list[tuple[str, ...]]] = {
     ],
     "latency": [("queryable_ms", "p50"), ("queryable_ms", "p99"), ("sla_ms", "p50"), ("sla_ms", "p99")],
     "scale": [("one_worker",), ("two_workers",), ("ratio",)],
+    "isolation": [("alone_events_per_s",), ("with_analyst_events_per_s",), ("ratio",)],
     "memory": [],
 }
 
@@ -84,7 +85,9 @@ def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
     assert all(s["rss_mb"] > 0 for s in memory["closed"]["samples"])
 
     metrics = {t["metric"]: t for t in data["targets"]}
-    assert len(metrics) == 5
+    isolation = data["figures"]["isolation"]
+    assert sum(isolation["analyst_queries_answered"]) > 0, isolation  # the analyst loop did run
+    assert len(metrics) == 6
     for target in metrics.values():
         assert target["value"] > 0 and target["met"] in (True, False), target
         if not target["met"]:
