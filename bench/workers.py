@@ -21,9 +21,11 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+from clickhouse_connect.driver.client import Client
 
 from bench.context import Context
 from bench.machine import rss_mb
+from projections.query import run_readonly
 from streams import query_client
 from streams.settings import Settings
 
@@ -237,6 +239,17 @@ async def _wait(ctx: Context, groups: Mapping[str, Sequence[str]], workers: Sequ
             await asyncio.sleep(pause)
 
 
+_clients: dict[int, Client] = {}
+
+
 def query(worker: Worker, sql: str, parameters: Mapping[str, object] | None = None) -> list[list[object]]:
-    """Read-only SQL through the worker's ClickHouse HTTP interface (it owns the embedded database)."""
-    return query_client.query(worker.settings, sql, dict(parameters or {})).rows
+    """Read-only SQL through the worker's ClickHouse HTTP interface (it owns the embedded database); one client per
+    worker, so polling costs one request per query."""
+    port = worker.settings.clickhouse_http_port
+    client = _clients.get(port)
+    if client is None:
+        client = query_client.worker_client(worker.settings)
+        if client is None:
+            raise BenchError(f"{worker.name}: nothing answers on its ClickHouse HTTP port {port}")
+        _clients[port] = client
+    return run_readonly(client, sql, dict(parameters or {})).rows

@@ -25,7 +25,7 @@ def query(settings: Settings, sql: str, parameters: dict[str, Any] | None = None
 
     The database is opened here only when no worker answers and no other process holds it."""
     if settings.dsn.startswith("chdb:") and settings.clickhouse_http_port:
-        client = _worker_client(settings)
+        client = worker_client(settings)
         if client is not None:
             try:
                 return run_readonly(client, sql, parameters)
@@ -38,8 +38,9 @@ def query(settings: Settings, sql: str, parameters: dict[str, Any] | None = None
         raise DatabaseBusy(f"{exc}, and no worker answers at {settings.clickhouse_http_url}") from None
 
 
-def _worker_client(settings: Settings, start_up_s: float = 30.0) -> Client | None:
-    """A client of the worker's interface; None only when nothing listens (then nobody may hold the database).
+def worker_client(settings: Settings, start_up_s: float = 30.0) -> Client | None:
+    """A clickhouse-connect client of the worker's interface; None only when nothing listens (then nobody may hold
+    the database).
 
     A worker whose web port answers but whose interface does not yet is still starting: wait for it a while."""
     deadline = time.monotonic() + start_up_s
