@@ -50,13 +50,17 @@ def served(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
         ALARMFLOW_ANALYST_MAX_EXECUTION_S="2",
         ALARMFLOW_ANALYST_MAX_MEMORY_BYTES=str(200 * 1024 * 1024),
     )
-    worker = stack.start_worker()
-    stack.publish(EVENTS)
-    group = f"{stack.settings.app_id}-projector"  # no agents here: only the projector's group reads
-    asyncio.run(wait_caught_up(stack.settings.kafka_bootstrap, {group: stack.settings.consumer_groups()[group]}, 120))
-    assert stack.scalar("SELECT count() FROM events") == len(EVENTS), stack.worker_log()
-    yield stack
-    stack.stop(worker, signal.SIGKILL)
+    try:
+        stack.start_worker()
+        stack.publish(EVENTS)
+        group = f"{stack.settings.app_id}-projector"  # no agents here: only the projector's group reads
+        groups = {group: stack.settings.consumer_groups()[group]}
+        asyncio.run(wait_caught_up(stack.settings.kafka_bootstrap, groups, 120))
+        assert stack.scalar("SELECT count() FROM events") == len(EVENTS), stack.worker_log()
+        yield stack
+    finally:  # also when the set-up fails: no worker outlives the module
+        for proc in stack.workers:
+            stack.stop(proc, signal.SIGKILL)
 
 
 def _url(stack: Stack) -> str:
