@@ -25,6 +25,7 @@ def _demo_env(tmp_path: Path) -> dict[str, str]:
         "ALARMFLOW_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
         "ALARMFLOW_KAFKA_CONTROLLER_PORT": str(free_port()),
         "ALARMFLOW_WEB_PORT": str(free_port()),
+        "ALARMFLOW_CLICKHOUSE_HTTP_PORT": str(free_port()),
     }
 
 
