@@ -15,7 +15,7 @@ TEST_ENV := ALARMFLOW_KAFKA_BOOTSTRAP=127.0.0.1:29092 ALARMFLOW_KAFKA_CONTROLLER
 CHAOS_ENV := ALARMFLOW_KAFKA_BOOTSTRAP=127.0.0.1:19092 ALARMFLOW_KAFKA_CONTROLLER_PORT=19093 \
              ALARMFLOW_KAFKA_HOME=var/chaos-kafka
 
-.PHONY: install broker-jars k8s-tools k8s-check demo test chaos unit lint typecheck bench clean
+.PHONY: install broker-jars k8s-tools k8s-check browser demo test chaos unit lint typecheck bench clean
 
 install: $(STAMP)
 
@@ -40,10 +40,16 @@ k8s-tools: $(STAMP)
 k8s-check: k8s-tools
 	$(BIN)/pytest tests/unit/test_k8s_manifests.py
 
+# The board's browser test drives Debian's chromium through Debian's chromedriver (selenium, no driver download).
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; else \
+	  echo "installing chromium and chromium-driver (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; fi
+
 demo: $(STAMP)
 	$(AF) demo
 
-test: $(STAMP) k8s-tools
+test: $(STAMP) k8s-tools browser
 	@$(TEST_ENV) $(AF) kafka up
 	@set +e; $(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
 	  $(TEST_ENV) $(AF) kafka down --purge; \

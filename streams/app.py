@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from datetime import timedelta
 
 import faust
@@ -19,9 +20,10 @@ from projections.sink import ClickHouseSink
 from schemas.codec import Codec
 from schemas.privacy import Redactor
 from schemas.validation import Limits
-from streams import faust_ext, logs
+from streams import board_web, faust_ext, logs
 from streams.agents import projection, wiring
 from streams.agents.projection import FaustPublisher
+from streams.board import board_leads
 from streams.kafka_admin import DEADLETTER_MAX_BYTES, ensure_topics
 from streams.ports import ProjectionSink
 from streams.projector import Projector
@@ -89,11 +91,18 @@ def create_app(settings: Settings) -> faust.App:
     if settings.role in ("all", "agents"):
         wiring.register(app, settings, codec, district, hotspot_policy, redactor, limits)
     if settings.role in ("all", "projector"):
-        _add_projector(app, settings, codec, limits, redactor)
+        _add_projector(app, settings, codec, limits, redactor, board_leads(district))
     return app
 
 
-def _add_projector(app: faust.App, settings: Settings, codec: Codec, limits: Limits, redactor: Redactor) -> None:
+def _add_projector(
+    app: faust.App,
+    settings: Settings,
+    codec: Codec,
+    limits: Limits,
+    redactor: Redactor,
+    leads: Mapping[str, float],
+) -> None:
     """The one process that writes ClickHouse (chDB allows one per path) and answers read-only queries."""
     require_server_for_cluster(settings)
     client = connect(settings.dsn)
@@ -123,6 +132,8 @@ def _add_projector(app: faust.App, settings: Settings, codec: Codec, limits: Lim
             except ProjectionError as exc:
                 return self.json({"error": str(exc)}, status=400)
             return self.json({"columns": result.columns, "rows": result.rows})
+
+    board_web.register(app, board_web.BoardData(settings, client, projector.call, leads))
 
 
 def run_worker(settings: Settings) -> None:

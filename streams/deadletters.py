@@ -14,8 +14,9 @@ async def list_deadletters(settings: Settings, codec: Codec) -> list[dict[str, A
     """Each dead-lettered origin once, in topic order, without the payload bytes: they may hold phone numbers."""
     seen: dict[str, dict[str, Any]] = {}
     async for message in read_topic(settings, settings.topic("deadletter")):
-        fields = codec.decode(message.value).fields
-        if fields["origin"] in seen:
+        event = codec.decode(message.value)
+        fields = event.fields
+        if event.type != "DeadLettered" or fields["origin"] in seen:  # re-drive records: see v_deadletter_redrives
             continue
         payload: bytes = fields["payload"]
         seen[fields["origin"]] = {

@@ -91,6 +91,7 @@ def test_each_case_stays_on_one_shard() -> None:
     # The others are keyed by what their ReplacingMergeTree collapses on (or its Kafka key), never by random.
     assert SHARDING_KEYS == {
         "deadletters": "cityHash64(origin)",
+        "deadletter_redrives": "cityHash64(origin)",
         "outcome_daily": "cityHash64(stats_key)",
         "hotspots": "cityHash64(hotspot_id)",
         "schema_migrations": "cityHash64(name)",
