@@ -40,11 +40,14 @@ k8s-tools: $(STAMP)
 k8s-check: k8s-tools
 	$(BIN)/pytest tests/unit/test_k8s_manifests.py
 
-# The board's browser test drives Debian's chromium through Debian's chromedriver (selenium, no driver download).
+# The board's browser test drives Debian's chromium through Debian's chromedriver (selenium, no driver download);
+# a CJK font, so its screenshots show the Chinese labels.
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 browser:
-	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; else \
-	  echo "installing chromium and chromium-driver (apt-get)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; fi
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] && [ -f $(CJK_FONT) ]; then :; else \
+	  echo "installing chromium, chromium-driver and fonts-wqy-microhei (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver \
+	    fonts-wqy-microhei; fi
 
 demo: $(STAMP)
 	$(AF) demo

@@ -88,8 +88,8 @@ WITH
     ),
     r AS (
         SELECT case_id, toNullable(max(step)) AS steps,
-               tupleElement(argMax(tuple(to_assignee, level), step), 1) AS assignee,
-               toNullable(tupleElement(argMax(tuple(to_assignee, level), step), 2)) AS level
+               tupleElement(argMax(tuple(to_assignee, level), step), 1) AS last_assignee,
+               toNullable(tupleElement(argMax(tuple(to_assignee, level), step), 2)) AS last_level
         FROM reassignments
         WHERE case_id IN (SELECT case_id FROM d)
         GROUP BY case_id
@@ -101,8 +101,8 @@ WITH
         GROUP BY case_id
     )
 SELECT d.case_id, d.dispatched_at, d.category, d.street_code, ifNull(d.grid_code, ''), d.team,
-       if(ifNull(r.steps, 0) > 0, ifNull(r.level, d.level), d.level),
-       if(ifNull(r.steps, 0) > 0, r.assignee, d.assignee_id), ifNull(r.steps, 0),
+       if(ifNull(r.steps, 0) > 0, ifNull(r.last_level, d.level), d.level),
+       if(ifNull(r.steps, 0) > 0, r.last_assignee, d.assignee_id), ifNull(r.steps, 0),
        d.accept_by, f.accepted_at, d.contact_by, f.contacted_at, d.arrive_by, f.arrived_at, b.breached
 FROM d
 LEFT JOIN f ON f.case_id = d.case_id

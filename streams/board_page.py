@@ -18,7 +18,7 @@ PAGE = """<!doctype html>
 * { box-sizing: border-box; }
 html { font-size: clamp(13px, 0.95vw, 30px); }
 body { margin:0; background:var(--bg); color:var(--text);
-       font-family: "Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC", sans-serif; }
+       font-family: "Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC", "WenQuanYi Micro Hei", sans-serif; }
 header { display:flex; align-items:center; gap:1.2rem; padding:.6rem 1rem; border-bottom:1px solid var(--line); flex-wrap:wrap; }
 h1 { font-size:1.5rem; margin:0; font-weight:600; }
 .chip { padding:.25rem .7rem; border-radius:1rem; background:var(--panel); font-size:1.05rem; white-space:nowrap; }
