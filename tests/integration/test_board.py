@@ -34,8 +34,8 @@ ACCEPT_S = 28
 def board_district(tmp_path: Path) -> Path:
     target = tmp_path / "district"
     shutil.copytree(DEFAULT_DIRECTORY, target)
-    policy = {"default": {"accept_s": ACCEPT_S, "contact_s": 300, "arrive_s": 600}, "by_priority": {}, "by_category": {}}
-    (target / "sla.json").write_text(json.dumps(policy))
+    default = {"accept_s": ACCEPT_S, "contact_s": 300, "arrive_s": 600}
+    (target / "sla.json").write_text(json.dumps({"default": default, "by_priority": {}, "by_category": {}}))
     return target
 
 

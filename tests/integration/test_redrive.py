@@ -65,7 +65,7 @@ def test_redrive_after_the_reference_data_is_fixed_dispatches_each_alarm_exactly
     out = _cli(stack, "redrive", "--id", first)
     assert f"re-drove {first} as " in out and "1 re-driven, 0 skipped" in out
     stack.caught_up()
-    (origin, outcome, again_class), = stack.sql("SELECT origin, outcome, again_class FROM v_deadletter_redrives")
+    ((origin, outcome, again_class),) = stack.sql("SELECT origin, outcome, again_class FROM v_deadletter_redrives")
     assert (origin, outcome, again_class) == (first, "dead-lettered again", "UnknownCategory")
 
     # The fix: the category joins the taxonomy; the worker restarts with it.
