@@ -49,8 +49,9 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver \
 	    fonts-wqy-microhei; fi
 
+# DEMO_ARGS=--stay keeps the worker and its live board up after the report, until Ctrl-C.
 demo: $(STAMP)
-	$(AF) demo
+	$(AF) demo $(DEMO_ARGS)
 
 test: $(STAMP) k8s-tools browser
 	@$(TEST_ENV) $(AF) kafka up

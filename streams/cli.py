@@ -234,9 +234,16 @@ def kafka_status(ctx: click.Context) -> None:
 @click.option(
     "--html", "html_file", type=click.Path(dir_okay=False, path_type=Path), help="Default: var/demo/report.html."
 )
+@click.option("--stay", is_flag=True, help="Keep the worker, broker and live board up until Ctrl-C.")
 @click.pass_context
 def demo(
-    ctx: click.Context, days: float, seed: int, rate: str | None, play_seconds: float, html_file: Path | None
+    ctx: click.Context,
+    days: float,
+    seed: int,
+    rate: str | None,
+    play_seconds: float,
+    html_file: Path | None,
+    stay: bool,
 ) -> None:
     """Start everything, simulate a week of Hezhuang, print the report, write the HTML, stop everything."""
     from streams.demo import DemoRun, run_demo
@@ -244,7 +251,7 @@ def demo(
 
     try:
         run = DemoRun(days, seed, parse_rate(rate) if rate else None, play_seconds)
-        run_demo(_settings(ctx), run, html_file)
+        run_demo(_settings(ctx), run, html_file, stay)
     except KeyboardInterrupt:
         raise click.Abort() from None
     except AlarmflowError as exc:
