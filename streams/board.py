@@ -83,7 +83,7 @@ WITH
                minOrNullIf(occurred_at, type = 'ResponderArrived') AS arrived_at,
                toNullable(countIf(type IN ('MediationConcluded', 'CaseClosed'))) AS ended
         FROM v_lifecycle
-        WHERE case_id IN (SELECT case_id FROM d)
+        WHERE case_id GLOBAL IN (SELECT case_id FROM d)
         GROUP BY case_id
     ),
     r AS (
@@ -91,13 +91,13 @@ WITH
                tupleElement(argMax(tuple(to_assignee, level), step), 1) AS last_assignee,
                toNullable(tupleElement(argMax(tuple(to_assignee, level), step), 2)) AS last_level
         FROM reassignments
-        WHERE case_id IN (SELECT case_id FROM d)
+        WHERE case_id GLOBAL IN (SELECT case_id FROM d)
         GROUP BY case_id
     ),
     b AS (
         SELECT case_id, groupUniqArray(stage) AS breached
         FROM sla_breaches
-        WHERE case_id IN (SELECT case_id FROM d)
+        WHERE case_id GLOBAL IN (SELECT case_id FROM d)
         GROUP BY case_id
     )
 SELECT d.case_id, d.dispatched_at, d.category, d.street_code, ifNull(d.grid_code, ''), d.team,

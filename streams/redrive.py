@@ -183,7 +183,7 @@ _PROCESSED = """
 SELECT event_id, type, case_id, concat(kafka_topic, '/', toString(kafka_partition), '/', toString(kafka_offset))
 FROM events
 WHERE (event_id IN {ids:Array(String)} OR (type = 'AlarmReceived' AND case_id IN {alarms:Array(String)}))
-  AND (kafka_topic, kafka_partition, kafka_offset) NOT IN
+  AND (kafka_topic, kafka_partition, kafka_offset) GLOBAL NOT IN
       (SELECT source_topic, source_partition, source_offset FROM deadletters)
 """
 
