@@ -91,7 +91,8 @@ def create_app(settings: Settings) -> faust.App:
     if settings.role in ("all", "agents"):
         wiring.register(app, settings, codec, district, hotspot_policy, redactor, limits)
     if settings.role in ("all", "projector"):
-        _add_projector(app, settings, codec, limits, redactor, board_leads(district))
+        names = {c.code: c.name for c in district.categories}
+        _add_projector(app, settings, codec, limits, redactor, board_leads(district), names)
     return app
 
 
@@ -102,6 +103,7 @@ def _add_projector(
     limits: Limits,
     redactor: Redactor,
     leads: Mapping[str, float],
+    category_names: Mapping[str, str],
 ) -> None:
     """The one process that writes ClickHouse (chDB allows one per path) and answers read-only queries."""
     require_server_for_cluster(settings)
@@ -133,7 +135,7 @@ def _add_projector(
                 return self.json({"error": str(exc)}, status=400)
             return self.json({"columns": result.columns, "rows": result.rows})
 
-    board_web.register(app, board_web.BoardData(settings, client, projector.call, leads))
+    board_web.register(app, board_web.BoardData(settings, client, projector.call, leads, category_names))
 
 
 def run_worker(settings: Settings) -> None:

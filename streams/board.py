@@ -9,6 +9,7 @@ decided from the log after the allowed lateness, which the board shows as ``brea
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -165,9 +166,8 @@ def open_cases(query: Query, now: datetime, leads: Mapping[str, float], since: d
             deadline, met_at = _at(row[9 + 2 * i]), _at(row[10 + 2 * i])
             assert deadline is not None  # dispatches.*_by are not nullable
             status, remaining = stage_status(deadline, met_at, stage in breached, now, leads.get(stage, 0.0))
-            stages.append(
-                {"stage": stage, "deadline": deadline.isoformat(), "status": status, "remaining_s": round(remaining)}
-            )
+            left = math.floor(remaining)  # whole seconds, so a just-missed deadline reads −00:01, not 00:00
+            stages.append({"stage": stage, "deadline": deadline.isoformat(), "status": status, "remaining_s": left})
         cases.append(
             {
                 "case_id": case_id,

@@ -148,7 +148,7 @@ function render() {
   const cases = d.cases || [];
   document.querySelector("#cases tbody").innerHTML = cases.map(k =>
     `<tr class="case" data-case="${esc(k.case_id)}" data-status="${k.status}"><td>${esc(k.case_id)}</td>` +
-    `<td>${esc(k.category)}</td><td>${esc(t(k.force))}</td><td>${esc(k.grid)}</td>` +
+    `<td title="${esc(k.category)}">${esc(lang === "zh" ? (d.category_names || {})[k.category] || k.category : k.category)}</td><td>${esc(t(k.force))}</td><td>${esc(k.grid)}</td>` +
     `<td>${esc(k.assignee || t("unassigned"))}${k.escalations ? " ↑" + k.escalations : ""}</td>` +
     k.stages.map(stageCell).join("") + "</tr>").join("");
   document.getElementById("cases-empty").style.display = cases.length ? "none" : "block";

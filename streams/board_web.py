@@ -40,8 +40,16 @@ FAST_S, SLOW_S, LAG_S = 1.0, 10.0, 5.0
 class BoardData:
     """The board's snapshot, shared by every screen, each part refreshed at its own pace."""
 
-    def __init__(self, settings: Settings, client: Client, run: Run[Any], leads: Mapping[str, float]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        client: Client,
+        run: Run[Any],
+        leads: Mapping[str, float],
+        category_names: Mapping[str, str],
+    ) -> None:
         self.settings, self.client, self.run, self.leads = settings, client, run, leads
+        self.category_names = dict(category_names)  # the taxonomy's Chinese names, shown in place of the codes
         self.lock = asyncio.Lock()
         self.parts: dict[str, tuple[float, Any]] = {}
 
@@ -85,7 +93,7 @@ class BoardData:
             fast = await self._part("fast", FAST_S, lambda: self.run(self._fast))
             slow = await self._part("slow", SLOW_S, lambda: self.run(self._slow))
             lag = await self._part("lag", LAG_S, self._lag)
-        return {**(fast or {}), **(slow or {}), "lag": lag}
+        return {**(fast or {}), **(slow or {}), "lag": lag, "category_names": self.category_names}
 
 
 def register(app: faust.App, data: BoardData) -> None:

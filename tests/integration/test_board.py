@@ -98,7 +98,8 @@ def test_the_board_shows_a_case_turn_amber_then_red_and_clear_when_accepted(
     seen = [status()]
     assert seen[0] in ("ok", "at_risk"), seen
     cells = browser.find_element(By.CSS_SELECTOR, row).find_elements(By.TAG_NAME, "td")
-    assert cells[2].text == "网格员" and cells[4].text  # its force (the grid workers) and its assignee
+    assert cells[1].text == "装修噪音" and cells[2].text == "网格员"  # category and force, named in Chinese
+    assert cells[3].text and cells[4].text  # its grid and its assignee
 
     def turned(wanted: str) -> bool:
         s = status()
@@ -111,6 +112,8 @@ def test_the_board_shows_a_case_turn_amber_then_red_and_clear_when_accepted(
     _wait("red", lambda: turned("overdue"), ACCEPT_S, stack)
     assert browser.find_element(By.CSS_SELECTOR, row).get_attribute("data-status") == "overdue"
     assert int(browser.find_element(By.ID, "n-over").text) >= 1
+    # past the deadline the cell counts up, with a minus sign, every second
+    _wait("the overdue time", lambda: browser.find_element(By.CSS_SELECTOR, accept).text.startswith("−00:0"), 5, stack)
     _shot(browser, "red")
     assert seen[-2:] == ["at_risk", "overdue"], seen
 
@@ -129,3 +132,7 @@ def test_the_board_shows_a_case_turn_amber_then_red_and_clear_when_accepted(
     assert browser.find_element(By.CSS_SELECTOR, row).get_attribute("data-status") == "ok"  # contact is far off
     assert browser.find_element(By.ID, "n-over").text == "0"
     _shot(browser, "accepted")
+    for name, width, height in (("laptop", 1280, 800), ("wall", 3840, 2160)):
+        browser.set_window_size(width, height)
+        _wait(f"the case at {width}x{height}", lambda: browser.find_element(By.CSS_SELECTOR, row).is_displayed(), 5, stack)
+        _shot(browser, name)
