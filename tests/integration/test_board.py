@@ -134,5 +134,6 @@ def test_the_board_shows_a_case_turn_amber_then_red_and_clear_when_accepted(
     _shot(browser, "accepted")
     for name, width, height in (("laptop", 1280, 800), ("wall", 3840, 2160)):
         browser.set_window_size(width, height)
-        _wait(f"the case at {width}x{height}", lambda: browser.find_element(By.CSS_SELECTOR, row).is_displayed(), 5, stack)
+        shown = browser.find_element(By.CSS_SELECTOR, row).is_displayed
+        _wait(f"the case at {width}x{height}", shown, 5, stack)
         _shot(browser, name)
