@@ -276,7 +276,8 @@ def deadletter_list(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps(records, ensure_ascii=False, indent=1))
         return
     for r in records:
-        click.echo(f"{r['origin']}\t{r['error_class']}\t{r['payload_bytes']} bytes\t{r['reason']}")
+        again = f"\tre-driven as {r['redriven_as']}" if r["redriven_as"] else ""
+        click.echo(f"{r['origin']}\t{r['error_class']}\t{r['payload_bytes']} bytes\t{r['reason']}{again}")
     click.echo(f"{len(records)} dead-lettered messages")
 
 

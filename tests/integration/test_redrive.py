@@ -104,3 +104,5 @@ def test_redrive_after_the_reference_data_is_fixed_dispatches_each_alarm_exactly
     assert stack.scalar("SELECT count() FROM sla_breaches WHERE case_id LIKE 'SQ-%'") == stack.scalar(
         "SELECT uniqExact(case_id, stage) FROM sla_breaches WHERE case_id LIKE 'SQ-%'"
     )
+    listed = _cli(stack, "list")
+    assert listed.count("\tre-driven as ") == 3 and "4 dead-lettered messages" in listed
