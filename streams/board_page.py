@@ -179,13 +179,14 @@ function render() {
     `<span>${esc(t("lag_pending"))}</span><span></span><span class="num">${esc(lag.pending)}</span></div>`;
 }
 async function poll() {
+  const started = Date.now();
   try {
     const r = await fetch("/board.json", {cache: "no-store"});
     if (r.ok) { last = await r.json(); lastOk = Date.now(); render(); }
   } catch (e) { /* the worker restarting: keep the last picture, flag it as stale below */ }
   document.getElementById("stale").textContent = Date.now() - lastOk > 3000 ? t("stale") : "";
   document.getElementById("clock").textContent = new Date().toLocaleTimeString("zh-CN", {timeZone:"Asia/Shanghai", hour12:false});
-  setTimeout(poll, 1000);
+  setTimeout(poll, Math.max(0, 1000 - (Date.now() - started)));  // a poll a second, however long the last one took
 }
 document.getElementById("lang").addEventListener("click", () => {
   lang = lang === "zh" ? "en" : "zh"; localStorage.setItem("board-lang", lang); render();
