@@ -76,6 +76,26 @@ DEADLETTERS = _spec(
     located_by="origin",
 )
 
+# One row per DeadLetterRedriven (alarmflow deadletter redrive): which dead letter went where, and when.
+DEADLETTER_REDRIVES = _spec(
+    "deadletter_redrives",
+    [
+        ("event_id", _STR),
+        ("origin", _STR),
+        ("error_class", _STR),
+        ("deadletter_topic", _STR),
+        ("deadletter_partition", pa.uint32()),
+        ("deadletter_offset", pa.uint64()),
+        ("redrive_topic", _STR),
+        ("redrive_partition", pa.uint32()),
+        ("redrive_offset", pa.uint64()),
+        ("occurred_at", _TS),
+        ("ingested_at", _TS),
+    ],
+    identity="event_id",
+    located_by="origin",
+)
+
 TRIAGE = _spec(
     "triage",
     [

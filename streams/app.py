@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,10 @@ from projections.sink import ClickHouseSink
 from schemas.codec import Codec
 from schemas.privacy import Redactor
 from schemas.validation import Limits
-from streams import faust_ext, logs, metrics
+from streams import board_web, faust_ext, logs, metrics
 from streams.agents import projection, wiring
 from streams.agents.projection import FaustPublisher
+from streams.board import board_leads
 from streams.clickhouse_http import ClickHouseHTTP, HttpConfig
 from streams.kafka_admin import DEADLETTER_MAX_BYTES, ensure_topics
 from streams.ports import ProjectionSink
@@ -93,12 +95,21 @@ def create_app(settings: Settings) -> faust.App:
     if settings.role in ("all", "agents"):
         wiring.register(app, settings, codec, district, hotspot_policy, redactor, limits)
     if settings.role in ("all", "projector"):
-        _add_projector(app, settings, codec, limits, redactor)
+        names = {c.code: c.name for c in district.categories}
+        _add_projector(app, settings, codec, limits, redactor, board_leads(district), names)
     return app
 
 
-def _add_projector(app: faust.App, settings: Settings, codec: Codec, limits: Limits, redactor: Redactor) -> None:
-    """The one process that writes ClickHouse (chDB allows one per path) and serves analysts' queries on it."""
+def _add_projector(
+    app: faust.App,
+    settings: Settings,
+    codec: Codec,
+    limits: Limits,
+    redactor: Redactor,
+    leads: Mapping[str, float],
+    category_names: Mapping[str, str],
+) -> None:
+    """The one process that writes ClickHouse (chDB allows one per path) serves analysts' queries on it."""
     require_server_for_cluster(settings)
     client = connect(settings.dsn)
     applied = migrate(client, cluster=settings.clickhouse_cluster)
@@ -115,6 +126,7 @@ def _add_projector(app: faust.App, settings: Settings, codec: Codec, limits: Lim
         await projection.run(settings, projector)
 
     app.task(project_topics)
+    board_web.register(app, board_web.BoardData(settings, client, projector.call, leads, category_names))
 
     path = embedded_path(settings.dsn)
     if path is not None and settings.clickhouse_http_port:

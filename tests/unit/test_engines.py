@@ -7,6 +7,7 @@ import json
 import random
 import uuid
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 from schemas.event import Event
 from streams.agents.wiring import OutcomeBinding, StreetBinding, TriageBinding
 from streams.domain.clock import announcement
-from streams.domain.district import LOCAL_TZ, Disposition
+from streams.domain.district import LOCAL_TZ, Category, Disposition, Team
 from streams.domain.engine import META, Changes, Emit, Record
 from streams.domain.hotspots import HotspotPolicy, HotspotRule
 from streams.domain.outcome_engine import OutcomeEngine
@@ -344,6 +345,26 @@ def test_an_alarm_resent_with_a_new_event_id_and_another_street_is_triaged_and_r
     assert [e for e in h.feed(resent) if not e.after] == []
     h.restart()
     assert [e for e in h.feed(resent) if not e.after] == []  # remembered across a restart
+
+
+def test_an_alarm_of_an_unknown_category_is_dead_lettered_unremembered_and_triaged_once_the_taxonomy_knows_it() -> None:
+    h = triage()
+    unknown = received(alarm("U1", T0, category="noise.unheard_of"))
+    out = [e for e in h.feed(unknown) if not e.after]
+    assert [(e.topic, e.event.type, e.event.fields["error_class"]) for e in out] == [
+        ("deadletter", "DeadLettered", "UnknownCategory")
+    ]
+    letter = out[0].event.fields
+    assert letter["origin"] == "t.in/0/0" and letter["payload"] == b"v" and letter["source_key"] == b"k"
+    assert "noise.unheard_of" in letter["reason"]
+    assert "U1" not in h.engine.partitions[0].seen  # not triaged, so not a duplicate when it comes again
+    added = Category("noise.unheard_of", "新噪声", Disposition.NON_POLICE, Team.GRID_WORKER)
+    known = replace(DISTRICT, categories=(*DISTRICT.categories, added))
+    h.make = lambda: TriageEngine(known, timedelta(seconds=60), RETENTION, 2, lambda phone: f"token:{phone}")
+    h.restart()  # the worker restarted with the new reference data; the re-drive brings the same bytes
+    again = [e for e in h.feed(unknown) if not e.after]
+    assert [e.topic for e in again] == ["case-events", "routing"]
+    assert [e for e in h.feed(unknown) if not e.after] == []  # a second re-drive changes nothing
 
 
 def test_seen_alarms_are_forgotten_after_the_retention_and_progress_is_announced() -> None:
