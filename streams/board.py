@@ -16,21 +16,18 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from projections.query import QueryResult
-from streams.domain.district import District
+from streams.domain.district import LEAD_STAGES, District
 from streams.domain.outcomes import LOCAL_TZ
 
-STAGES = ("accept", "contact", "arrive")
-# Issue 11 §2: warn 20 s before the acceptance deadline, 60 s before contact, 120 s before arrival.
-DEFAULT_LEADS: Mapping[str, float] = {"accept": 20.0, "contact": 60.0, "arrive": 120.0}
+STAGES = LEAD_STAGES
 OPEN_CASES_MAX = 300
 
 Query = Callable[[str, Mapping[str, Any]], QueryResult]
 
 
 def board_leads(district: District) -> Mapping[str, float]:
-    """The SLA policy's per-stage leads when it has them, else the issue's defaults."""
-    leads = getattr(district.sla, "leads", None)
-    return leads if isinstance(leads, Mapping) and leads else DEFAULT_LEADS
+    """The SLA policy's per-stage leads in seconds: amber on the board when SlaAtRisk is due."""
+    return {stage: district.sla.leads[stage].total_seconds() for stage in LEAD_STAGES}
 
 
 def stage_status(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -52,20 +52,14 @@ def test_a_case_is_as_urgent_as_its_most_urgent_unmet_stage(statuses: list[str],
     assert board.case_status([{"status": s} for s in statuses]) == expected
 
 
-def test_leads_come_from_the_sla_policy_when_it_has_them_else_the_issue_defaults() -> None:
+LEADS = {"accept": 20.0, "contact": 60.0, "arrive": 120.0}
+
+
+def test_the_board_is_amber_on_the_sla_policys_leads() -> None:
     district = load_district()
-    assert board.board_leads(district) == (getattr(district.sla, "leads", None) or board.DEFAULT_LEADS)
-
-    @dataclass(frozen=True)
-    class Policy:
-        leads: dict[str, float]
-
-    @dataclass(frozen=True)
-    class WithLeads:
-        sla: Policy
-
-    assert board.board_leads(WithLeads(Policy({"accept": 5.0})))["accept"] == 5.0  # type: ignore[arg-type]
-    assert board.DEFAULT_LEADS == {"accept": 20.0, "contact": 60.0, "arrive": 120.0}
+    assert board.board_leads(district) == LEADS  # deploy/district/sla.json: issue 11's 20 / 60 / 120 s
+    shorter = replace(district, sla=replace(district.sla, leads={**district.sla.leads, "accept": timedelta(seconds=5)}))
+    assert board.board_leads(shorter)["accept"] == 5.0
 
 
 def test_the_local_day_is_asia_shanghai() -> None:
@@ -141,7 +135,7 @@ def test_open_cases_are_built_from_the_query_most_urgent_first() -> None:
         seen.update(params)
         return QueryResult([], rows)
 
-    cases = board.open_cases(query, T0, board.DEFAULT_LEADS, T0 - timedelta(hours=72))
+    cases = board.open_cases(query, T0, LEADS, T0 - timedelta(hours=72))
     assert [(c["case_id"], c["status"]) for c in cases] == [
         ("C-RED", "overdue"),
         ("C-AMBER", "at_risk"),
