@@ -30,8 +30,8 @@ and the engines' outputs repeat with the same ids, as after a kill -9. Nothing i
 And two additions. ``Stream.take_batches`` batches an agent's input adaptively: Faust's ``take_events`` stops
 taking records while a batch is processed and then waits ``within`` for the next one to fill, so a busy agent
 got one or two records per batch and paid a batch's round trips for each. Here records keep arriving in the
-buffer while a batch is processed, and the next batch goes as soon as the channel has nothing more ready: under
-a backlog batches grow to their maximum, live they go at once.
+buffer while a batch is processed, and a batch goes ``within`` after its first record or when full: under a
+backlog the next batch is due as soon as the last one is done, and larger.
 
 ``Producer.send_records`` sends a batch's records through aiokafka's batch API
 (``create_batch`` / ``send_batch``, one broker acknowledgement per partition batch instead of a future, a
@@ -186,26 +186,31 @@ class Consumer(FaustConsumer):
 
 class Stream(faust.Stream):  # type: ignore[type-arg]  # registered through the app's ``Stream`` setting
     async def take_batches(self, max_: int, within: float) -> AsyncIterator[list[EventT[Any]]]:
-        """Batches of at most ``max_`` events: each as soon as the channel has nothing more ready (or ``within``
-        seconds after the last wake-up). Each batch's events are acknowledged after the caller is done with it and
-        asks for the next, never before; events buffered meanwhile wait for their own batch."""
+        """Batches of at most ``max_`` events, each going ``within`` seconds after its first event arrived, or at
+        once when full (a producer's linger). Events keep arriving while the caller processes a batch, so under a
+        backlog the next batch is already due and larger. Each batch's events are acknowledged after the caller is
+        done with it and asks for the next, never before; events buffered meanwhile wait for their own batch."""
         channel = cast(ChannelT[Any], self.channel)
         pending: list[EventT[Any]] = []
-        ready, room = asyncio.Event(), asyncio.Event()
+        first_at = 0.0  # when the oldest pending event arrived
+        arrived, full, room = asyncio.Event(), asyncio.Event(), asyncio.Event()
         room.set()
+        loop = asyncio.get_running_loop()
 
         async def add_to_buffer(value: Any) -> Any:
+            nonlocal first_at
             while not room.is_set():  # a full buffer holds the stream back until its batch is taken
                 await room.wait()
             event = self.current_event
             if event is None:
                 raise RuntimeError("take_batches: no current event")
+            if not pending:
+                first_at = loop.time()
+                arrived.set()
             pending.append(event)
             if len(pending) >= max_:
                 room.clear()
-                ready.set()
-            elif channel.empty():
-                ready.set()
+                full.set()
             return value
 
         enable_acks, self.enable_acks = self.enable_acks, False  # acknowledged below, after the caller's batch
@@ -213,12 +218,16 @@ class Stream(faust.Stream):  # type: ignore[type-arg]  # registered through the 
         self._enable_passive(aiter(channel))  # the stream runs on in the background, feeding the buffer
         try:
             while not self.should_stop:
-                await self.wait_for_stopped(ready, timeout=within)  # type: ignore[arg-type]  # an awaitable wait()
-                ready.clear()
                 if not pending:
+                    await self.wait_for_stopped(arrived, timeout=1.0)  # type: ignore[arg-type]  # awaitable wait()
                     continue
+                linger = first_at + within - loop.time()
+                if linger > 0 and not full.is_set():
+                    await self.wait_for_stopped(full, timeout=linger)  # type: ignore[arg-type]
                 batch = pending[:]
                 pending.clear()
+                arrived.clear()
+                full.clear()
                 room.set()
                 yield batch
                 for event in batch:
@@ -247,10 +256,13 @@ class Producer(FaustProducer):
         Records of one partition keep their order (one batch after another on the partition's queue)."""
         producer = self._ensure_producer()
         groups: dict[TP, list[int]] = {}
+        partitions: dict[str, list[int]] = {}
         for i, r in enumerate(records):
             partition = r.partition
             if partition is None:
-                every = sorted(await producer.partitions_for(r.topic))
+                every = partitions.get(r.topic)
+                if every is None:
+                    every = partitions[r.topic] = sorted(await producer.partitions_for(r.topic))
                 partition = self._choose(r.key, every, every)
             groups.setdefault(TP(r.topic, partition), []).append(i)
         sent: list[tuple[list[int], asyncio.Future[RecordMetadata]]] = []
