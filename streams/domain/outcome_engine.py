@@ -23,7 +23,7 @@ from typing import Any
 from schemas.event import Event
 from streams.domain.engine import META, Agenda, Changes, Emit, Frontier, Record, flush_order, sources_of
 from streams.domain.outcomes import Contribution, DailyOutcome, day_end
-from streams.domain.routing import WORKER_SOURCE, derived_id
+from streams.domain.routing import derived_dead_letter
 
 KEY_FIELDS = ("stats_key", "street_code", "grid_code", "category", "team", "local_day")
 HEAD, CASE = "a/", "c/"
@@ -176,23 +176,10 @@ class OutcomeEngine:
 
 
 def _too_late(record: Record, sealed_at: datetime) -> Event:
-    topic, partition, offset = record.origin
-    origin = f"{topic}/{partition}/{offset}"
     f = record.event.fields
-    return Event(
-        "DeadLettered",
-        {
-            "event_id": derived_id(origin, "BeyondRetention"),
-            "occurred_at": record.event.occurred_at,
-            "source": WORKER_SOURCE,
-            "origin": origin,
-            "source_topic": topic,
-            "source_partition": partition,
-            "source_offset": offset,
-            "source_key": record.key,
-            "error_class": "BeyondRetention",
-            "reason": f"outcome of case {f['case_id']!r} for {f['local_day']}: that day's aggregates were sealed "
-            f"at {sealed_at.isoformat()} (its end plus the retention); the published count stands",
-            "payload": record.value,
-        },
+    reason = (
+        f"outcome of case {f['case_id']!r} for {f['local_day']}: that day's aggregates were sealed at "
+        f"{sealed_at.isoformat()} (its end plus the retention); the published count stands"
     )
+    at = record.event.occurred_at
+    return derived_dead_letter(record.origin, record.key, record.value, "BeyondRetention", reason, at)

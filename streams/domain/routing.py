@@ -26,6 +26,30 @@ def derived_id(source_event_id: str, kind: str) -> str:
     return str(uuid.uuid5(DERIVED_NAMESPACE, f"{source_event_id}/{kind}"))
 
 
+def derived_dead_letter(
+    origin: tuple[str, int, int], key: bytes | None, payload: bytes, error_class: str, reason: str, at: datetime
+) -> Event:
+    """A record an engine refuses, as DeadLettered: its original bytes and coordinates, an id derived from them."""
+    topic, partition, offset = origin
+    where = f"{topic}/{partition}/{offset}"
+    return Event(
+        "DeadLettered",
+        {
+            "event_id": derived_id(where, error_class),
+            "occurred_at": at,
+            "source": WORKER_SOURCE,
+            "origin": where,
+            "source_topic": topic,
+            "source_partition": partition,
+            "source_offset": offset,
+            "source_key": key,
+            "error_class": error_class,
+            "reason": reason,
+            "payload": payload,
+        },
+    )
+
+
 @dataclass(frozen=True)
 class Alarm:
     """What routing reads from an AlarmReceived (the caller's number is already a token)."""

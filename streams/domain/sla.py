@@ -35,7 +35,7 @@ from typing import Any
 from schemas.event import Event
 from streams.domain.district import District
 from streams.domain.outcomes import CaseKey, Mark, count_conclusion
-from streams.domain.routing import WORKER_SOURCE, derived_id
+from streams.domain.routing import WORKER_SOURCE, derived_dead_letter, derived_id
 
 STAGES = ("ACCEPT", "CONTACT", "ARRIVE")
 WARNINGS = ("SlaAtRisk", "SlaOverdue")  # in the order a stage gets them: Case.alerted counts them off
@@ -302,59 +302,48 @@ def _step(case: Case, due: datetime, timing: SlaTiming, district: District) -> t
 
 
 def _breach(case: Case, i: int, timing: SlaTiming) -> list[Event]:
-    assert case.deadlines is not None and case.assignment is not None
+    assert case.deadlines is not None
     deadline, met = case.deadlines[i], case.met[i]
     settled = [t for t in (met, case.cancelled_at) if t is not None]
     if settled and min(settled) <= deadline:
         return []
-    a = case.assignment
-    return [
-        Event(
-            "SlaBreached",
-            {
-                "event_id": derived_id(case.case_id, f"SlaBreached/{STAGES[i]}"),
-                "occurred_at": deadline + MS,
-                "source": WORKER_SOURCE,
-                "case_id": case.case_id,
-                "stage": STAGES[i],
-                "deadline": deadline,
-                "street_code": a.street,
-                "grid_code": a.grid,
-                "team": a.team,
-                "assignee_id": a.assignee,
-                # Only a met time within the lateness horizon is sure to be known whenever the breach is
-                # decided (live, replay or backfill); a later one is left null and shows in the cases view.
-                "late_by_ms": None if met is None or met > deadline + timing.lateness else int((met - deadline) / MS),
-                "sla_rule": case.sla_rule,
-            },
-        )
-    ]
+    fields = _stage_fields(case, i, "SlaBreached", deadline)
+    # Only a met time within the lateness horizon is sure to be known whenever the breach is decided (live,
+    # replay or backfill); a later one is left null and shows in the cases view.
+    fields["late_by_ms"] = None if met is None or met > deadline + timing.lateness else int((met - deadline) / MS)
+    return [Event("SlaBreached", fields)]
 
 
 def _warn(case: Case, i: int, kind: str, at: datetime) -> list[Event]:
     """The clock has passed ``at`` (the deadline less its lead, or the deadline): unless what the log has shown
     so far meets or cancels the stage by then, warn the command room."""
-    assert case.deadlines is not None and case.assignment is not None
+    assert case.deadlines is not None
     settled = [t for t in (case.met[i], case.cancelled_at) if t is not None]
     if settled and min(settled) <= at:
         return []
-    a, deadline = case.assignment, case.deadlines[i]
-    fields: dict[str, Any] = {
+    fields = _stage_fields(case, i, kind, at)
+    if kind == "SlaAtRisk":
+        fields["lead_ms"] = int((case.deadlines[i] - at) / MS)
+    return [Event(kind, fields)]
+
+
+def _stage_fields(case: Case, i: int, kind: str, at: datetime) -> dict[str, Any]:
+    """What a breach and a warning about stage ``i`` share; decided at ``at``, published 1 ms after it."""
+    assert case.deadlines is not None and case.assignment is not None
+    a = case.assignment
+    return {
         "event_id": derived_id(case.case_id, f"{kind}/{STAGES[i]}"),
         "occurred_at": at + MS,
         "source": WORKER_SOURCE,
         "case_id": case.case_id,
         "stage": STAGES[i],
-        "deadline": deadline,
+        "deadline": case.deadlines[i],
         "street_code": a.street,
         "grid_code": a.grid,
         "team": a.team,
         "assignee_id": a.assignee,
         "sla_rule": case.sla_rule,
     }
-    if kind == "SlaAtRisk":
-        fields["lead_ms"] = int((deadline - at) / MS)
-    return [Event(kind, fields)]
 
 
 def _escalate(case: Case, a: Assignment, timing: SlaTiming, district: District) -> tuple[Case, list[Event]]:
@@ -405,24 +394,10 @@ def _next_level(a: Assignment, at: datetime, district: District) -> tuple[str, s
 
 
 def _orphan(h: Held, lateness: timedelta) -> Event:
-    topic, partition, offset = h.origin
-    origin = f"{topic}/{partition}/{offset}"
-    return Event(
-        "DeadLettered",
-        {
-            "event_id": derived_id(origin, "Orphan"),
-            "occurred_at": h.event.occurred_at,
-            "source": WORKER_SOURCE,
-            "origin": origin,
-            "source_topic": topic,
-            "source_partition": partition,
-            "source_offset": offset,
-            "source_key": h.key,
-            "error_class": "Orphan",
-            "reason": f"{h.event.type} for case {h.event.fields['case_id']!r}: no dispatch or triage for it, though "
-            f"every alarm up to {(h.event.occurred_at + lateness).isoformat()} and every one appended up to "
-            f"{(h.appended_at + lateness).isoformat()} has been routed (an unknown case, or one settled and "
-            "forgotten after the retention)",
-            "payload": h.value,
-        },
+    reason = (
+        f"{h.event.type} for case {h.event.fields['case_id']!r}: no dispatch or triage for it, though every alarm "
+        f"up to {(h.event.occurred_at + lateness).isoformat()} and every one appended up to "
+        f"{(h.appended_at + lateness).isoformat()} has been routed (an unknown case, or one settled and forgotten "
+        "after the retention)"
     )
+    return derived_dead_letter(h.origin, h.key, h.value, "Orphan", reason, h.event.occurred_at)

@@ -24,7 +24,7 @@ from schemas.event import Event
 from streams.domain.clock import PartitionClock, announcement
 from streams.domain.district import Disposition, District
 from streams.domain.engine import META, Agenda, Changes, Emit, Record, flush_order
-from streams.domain.routing import WORKER_SOURCE, Alarm, decide, derived_id, triaged_event
+from streams.domain.routing import Alarm, decide, derived_dead_letter, triaged_event
 
 UNKNOWN_CATEGORY = "UnknownCategory"
 
@@ -142,22 +142,9 @@ class TriageEngine:
 
 def unknown_category(record: Record) -> Event:
     """The DeadLettered for an alarm whose category is not in the taxonomy: its bytes kept for a re-drive."""
-    topic, partition, offset = record.origin
-    origin = f"{topic}/{partition}/{offset}"
-    return Event(
-        "DeadLettered",
-        {
-            "event_id": derived_id(origin, UNKNOWN_CATEGORY),
-            "occurred_at": record.appended_at,
-            "source": WORKER_SOURCE,
-            "origin": origin,
-            "source_topic": topic,
-            "source_partition": partition,
-            "source_offset": offset,
-            "source_key": record.key,
-            "error_class": UNKNOWN_CATEGORY,
-            "reason": f"category {record.event.fields['category']!r} of alarm {record.event.fields['alarm_id']!r} "
-            "is not in the district's taxonomy (categories.json): add it, restart the workers, then re-drive",
-            "payload": record.value,
-        },
+    f = record.event.fields
+    reason = (
+        f"category {f['category']!r} of alarm {f['alarm_id']!r} is not in the district's taxonomy "
+        "(categories.json): add it, restart the workers, then re-drive"
     )
+    return derived_dead_letter(record.origin, record.key, record.value, UNKNOWN_CATEGORY, reason, record.appended_at)

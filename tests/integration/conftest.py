@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,6 +25,7 @@ from schemas.validation import Limits
 from streams.kafka_admin import ensure_topics, list_topics, wait_caught_up
 from streams.kafka_io import parse_lines, publish_events, read_topic, send_raw
 from streams.query_client import query
+from streams.reference_files import DEFAULT_DIRECTORY
 from streams.settings import TOPIC_SUFFIXES, Settings
 
 CODEC = Codec()
@@ -160,6 +162,18 @@ def make_stack(var_dir: Path, **extra_env: str) -> Stack:
         )
     )
     return Stack(settings, env)
+
+
+@pytest.fixture
+def short_district(tmp_path: Path) -> Path:
+    """The shipped district with a short SLA policy (4 / 8 / 12 s): live tests stay fast, and every stage of a case
+    nobody accepts breaches within seconds."""
+    target = tmp_path / "district"
+    shutil.copytree(DEFAULT_DIRECTORY, target)
+    (target / "sla.json").write_text(
+        json.dumps({"default": {"accept_s": 4, "contact_s": 8, "arrive_s": 12}, "by_priority": {}, "by_category": {}})
+    )
+    return target
 
 
 @pytest.fixture

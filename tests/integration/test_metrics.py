@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import shutil
 import subprocess
 import time
 import urllib.parse
@@ -21,7 +20,6 @@ import pytest
 
 from schemas.codec import Codec
 from streams.kafka_admin import consumer_lag
-from streams.reference_files import DEFAULT_DIRECTORY
 from tests.factories import alarm
 from tests.integration.conftest import REPO, Stack, free_port
 from tests.promql import dashboard_targets, metric_names, rule_exprs
@@ -62,17 +60,6 @@ class Prometheus:
                 return
             time.sleep(0.5)
         raise AssertionError(f"{promql}: {got}, expected {expected}\n{self.log.read_text()[-3000:]}")
-
-
-@pytest.fixture
-def short_district(tmp_path: Path) -> Path:
-    """The shipped district with a short SLA policy (4 / 8 / 12 s): every stage of an ignored case breaches."""
-    target = tmp_path / "district"
-    shutil.copytree(DEFAULT_DIRECTORY, target)
-    (target / "sla.json").write_text(
-        json.dumps({"default": {"accept_s": 4, "contact_s": 8, "arrive_s": 12}, "by_priority": {}, "by_category": {}})
-    )
-    return target
 
 
 def start_prometheus(tmp_path: Path, target_port: int) -> Iterator[Prometheus]:

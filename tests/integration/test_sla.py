@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import random
-import shutil
 import signal
 import time
 import uuid
@@ -12,25 +10,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from schemas.codec import Codec
-from streams.reference_files import DEFAULT_DIRECTORY
 from tests.factories import alarm, case_events
 from tests.integration.conftest import Stack, free_port
 
 CODEC = Codec()
-
-
-@pytest.fixture
-def short_district(tmp_path: Path) -> Path:
-    """The shipped district with a short SLA policy (4 / 8 / 12 s), so live tests stay fast."""
-    target = tmp_path / "district"
-    shutil.copytree(DEFAULT_DIRECTORY, target)
-    (target / "sla.json").write_text(
-        json.dumps({"default": {"accept_s": 4, "contact_s": 8, "arrive_s": 12}, "by_priority": {}, "by_category": {}})
-    )
-    return target
 
 
 def _noise_alarm(case_id: str, at: datetime) -> dict[str, Any]:

@@ -360,7 +360,7 @@ def test_an_alarm_of_an_unknown_category_is_dead_lettered_unremembered_and_triag
     assert "U1" not in h.engine.partitions[0].seen  # not triaged, so not a duplicate when it comes again
     added = Category("noise.unheard_of", "新噪声", Disposition.NON_POLICE, Team.GRID_WORKER)
     known = replace(DISTRICT, categories=(*DISTRICT.categories, added))
-    h.make = lambda: TriageEngine(known, timedelta(seconds=60), RETENTION, 2, lambda phone: f"token:{phone}")
+    h.make = lambda: TriageBinding(TriageEngine(known, timedelta(seconds=60), RETENTION, 2, lambda p: f"token:{p}"))
     h.restart()  # the worker restarted with the new reference data; the re-drive brings the same bytes
     again = [e for e in h.feed(unknown) if not e.after]
     assert [e.topic for e in again] == ["case-events", "routing"]
