@@ -39,7 +39,6 @@ def _faust_app(settings: Settings) -> faust.App:
         settings.app_id,
         broker=f"{faust_ext.SCHEME}://{settings.kafka_bootstrap}",  # Kafka through streams.faust_ext.Transport
         TableManager=faust_ext.TableManager,
-        Stream=faust_ext.Stream,
         # Tables persist locally (RocksDB): a restart recovers from its own files plus the changelog's tail, not
         # from the whole changelog. No standby replicas: each worker reads only its own partitions' changelogs.
         store="rocksdb://",

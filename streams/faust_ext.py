@@ -27,13 +27,7 @@ flight finish, has no timeout in Faust (the known ``wait_empty`` hang). Here it 
 past it the worker exits (75) without committing what is unfinished: that is read again after the restart,
 and the engines' outputs repeat with the same ids, as after a kill -9. Nothing is acknowledged early.
 
-And two additions. ``Stream.take_batches`` batches an agent's input adaptively: Faust's ``take_events`` stops
-taking records while a batch is processed and then waits ``within`` for the next one to fill, so a busy agent
-got one or two records per batch and paid a batch's round trips for each. Here records keep arriving in the
-buffer while a batch is processed, and a batch goes ``within`` after its first record or when full: under a
-backlog the next batch is due as soon as the last one is done, and larger.
-
-``Producer.send_records`` sends a batch's records through aiokafka's batch API
+And one addition: ``Producer.send_records`` sends a batch's records through aiokafka's batch API
 (``create_batch`` / ``send_batch``, one broker acknowledgement per partition batch instead of a future, a
 sensor call and a metadata wait per record), partitioned exactly as ``send`` would (aiokafka's default
 partitioner on the key).
@@ -46,12 +40,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from importlib.metadata import version
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 import aiokafka
-import faust
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.structs import RecordMetadata
 from faust.tables.manager import TableManager as FaustTableManager
@@ -60,7 +53,7 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as FaustConsumer
 from faust.transport.drivers.aiokafka import Producer as FaustProducer
 from faust.transport.drivers.aiokafka import Transport as FaustTransport
-from faust.types import TP, ChannelT, EventT
+from faust.types import TP
 
 from streams.errors import AlarmflowError
 
@@ -182,59 +175,6 @@ class Consumer(FaustConsumer):
             getattr(consumer, action)(*(tp for tp in wanted if tp in assigned))
 
         loop.call_soon_threadsafe(apply)
-
-
-class Stream(faust.Stream):  # type: ignore[type-arg]  # registered through the app's ``Stream`` setting
-    async def take_batches(self, max_: int, within: float) -> AsyncIterator[list[EventT[Any]]]:
-        """Batches of at most ``max_`` events, each going ``within`` seconds after its first event arrived, or at
-        once when full (a producer's linger). Events keep arriving while the caller processes a batch, so under a
-        backlog the next batch is already due and larger. Each batch's events are acknowledged after the caller is
-        done with it and asks for the next, never before; events buffered meanwhile wait for their own batch."""
-        channel = cast(ChannelT[Any], self.channel)
-        pending: list[EventT[Any]] = []
-        first_at = 0.0  # when the oldest pending event arrived
-        arrived, full, room = asyncio.Event(), asyncio.Event(), asyncio.Event()
-        room.set()
-        loop = asyncio.get_running_loop()
-
-        async def add_to_buffer(value: Any) -> Any:
-            nonlocal first_at
-            while not room.is_set():  # a full buffer holds the stream back until its batch is taken
-                await room.wait()
-            event = self.current_event
-            if event is None:
-                raise RuntimeError("take_batches: no current event")
-            if not pending:
-                first_at = loop.time()
-                arrived.set()
-            pending.append(event)
-            if len(pending) >= max_:
-                room.clear()
-                full.set()
-            return value
-
-        enable_acks, self.enable_acks = self.enable_acks, False  # acknowledged below, after the caller's batch
-        self.add_processor(add_to_buffer)
-        self._enable_passive(aiter(channel))  # the stream runs on in the background, feeding the buffer
-        try:
-            while not self.should_stop:
-                if not pending:
-                    await self.wait_for_stopped(arrived, timeout=1.0)  # type: ignore[arg-type]  # awaitable wait()
-                    continue
-                linger = first_at + within - loop.time()
-                if linger > 0 and not full.is_set():
-                    await self.wait_for_stopped(full, timeout=linger)  # type: ignore[arg-type]
-                batch = pending[:]
-                pending.clear()
-                arrived.clear()
-                full.clear()
-                room.set()
-                yield batch
-                for event in batch:
-                    await self.ack(event)
-        finally:
-            self.enable_acks = enable_acks
-            self._processors.remove(add_to_buffer)
 
 
 class Outgoing(NamedTuple):
