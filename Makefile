@@ -15,7 +15,7 @@ TEST_ENV := ALARMFLOW_KAFKA_BOOTSTRAP=127.0.0.1:29092 ALARMFLOW_KAFKA_CONTROLLER
 CHAOS_ENV := ALARMFLOW_KAFKA_BOOTSTRAP=127.0.0.1:19092 ALARMFLOW_KAFKA_CONTROLLER_PORT=19093 \
              ALARMFLOW_KAFKA_HOME=var/chaos-kafka
 
-.PHONY: install broker-jars k8s-tools prometheus-tools k8s-check demo test chaos unit lint typecheck bench clean
+.PHONY: install broker-jars k8s-tools prometheus-tools k8s-check clients browser demo test chaos unit lint typecheck bench clean
 
 install: $(STAMP)
 
@@ -51,10 +51,34 @@ prometheus-tools:
 k8s-check: k8s-tools
 	$(BIN)/pytest tests/unit/test_k8s_manifests.py
 
-demo: $(STAMP)
-	$(AF) demo
+# The ClickHouse clients that tests/integration/test_clickhouse_http.py runs against a worker: the official npm
+# @clickhouse/client (locked in tests/clients/node) and JDBC driver (tests/clients/jdbc/pom.xml, from Maven Central).
+NODE_CLIENT := tests/clients/node/node_modules/.installed
+JDBC_CLIENT := tests/clients/jdbc/target/.built
+clients: $(NODE_CLIENT) $(JDBC_CLIENT)
 
-test: $(STAMP) k8s-tools prometheus-tools
+$(NODE_CLIENT): tests/clients/node/package.json tests/clients/node/package-lock.json
+	cd tests/clients/node && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(JDBC_CLIENT): tests/clients/jdbc/pom.xml tests/clients/jdbc/src/main/java/alarmflow/JdbcCheck.java
+	cd tests/clients/jdbc && mvn -B -q package
+	touch $@
+
+# The board's browser test drives Debian's chromium through Debian's chromedriver (selenium, no driver download);
+# a CJK font, so its screenshots show the Chinese labels.
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] && [ -f $(CJK_FONT) ]; then :; else \
+	  echo "installing chromium, chromium-driver and fonts-wqy-microhei (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium chromium-driver \
+	    fonts-wqy-microhei; fi
+
+# DEMO_ARGS=--stay keeps the worker and its live board up after the report, until Ctrl-C.
+demo: $(STAMP)
+	$(AF) demo $(DEMO_ARGS)
+
+test: $(STAMP) k8s-tools prometheus-tools clients browser
 	@$(TEST_ENV) $(AF) kafka up
 	@set +e; $(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
 	  $(TEST_ENV) $(AF) kafka down --purge; \

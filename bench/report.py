@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 Results = dict[str, Any]
-FIGURES = ("raw", "decode", "worker", "floor", "sink", "latency", "scale", "memory")
+FIGURES = ("raw", "decode", "worker", "floor", "sink", "latency", "scale", "memory", "isolation")
 
 
 def _get(results: Results, figure: str, *path: str) -> Any:
@@ -100,6 +100,14 @@ def _why_sla(r: Results) -> str:
     return f"{mechanism}; p50 {sla} ms per window shows how much is the wait for the next record"
 
 
+def _why_isolation(r: Results) -> str:
+    f = r["isolation"]
+    return (
+        f"{f['analyst_queries_answered']} heavy queries answered per run on a {r.get('machine', {}).get('cores')}-core "
+        "machine: each analyst query holds a core (analyst_max_threads) that the projector then shares"
+    )
+
+
 TargetSpec = tuple[str, str, tuple[str, ...], str, float, Callable[[Results], str]]
 TARGETS: tuple[TargetSpec, ...] = (
     ("worker", "worker / raw events/s", ("worker", "ratio_to_raw"), ">=", 0.5, _why_worker),
@@ -109,6 +117,7 @@ TARGETS: tuple[TargetSpec, ...] = (
     ("sink", "sink / standalone Arrow insert", ("sink", "sink_vs_arrow", "median"), ">=", 0.8, _why_sink_arrow),
     ("sink", "sink / INSERT VALUES", ("sink", "sink_vs_values", "median"), ">=", 3.0, lambda r: "-"),
     ("latency", "SLA detection p99 (ms)", ("latency", "sla_ms", "p99", "median"), "<=", 100.0, _why_sla),
+    ("isolation", "projector with analysts / alone", ("isolation", "ratio", "median"), ">=", 0.8, _why_isolation),
 )
 
 
@@ -201,6 +210,12 @@ def _detail(name: str, fig: dict[str, Any]) -> str:
         return (
             f"{o['open_cases']:,} open: {o['rss_ready_mb']} -> {o['rss_open_mb']} MB; {c['closed_cases']:,} closed: "
             f"held <= {c['cases_held_max']:,} cases, RSS {c['rss_mb_at_half']} -> {c['rss_mb_at_end']} MB"
+        )
+    if name == "isolation":
+        return (
+            f"projector {fig['alone_events_per_s']['median']:,.0f}/s alone, "
+            f"{fig['with_analyst_events_per_s']['median']:,.0f}/s with analysts "
+            f"({fig['analyst_queries_answered']} queries)"
         )
     return ""
 

@@ -6,7 +6,6 @@ Each worker gets its own topic prefix, app id (consumer groups), var dir (embedd
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import socket
@@ -22,9 +21,12 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+from clickhouse_connect.driver.client import Client
 
 from bench.context import Context
 from bench.machine import rss_mb
+from projections.query import run_readonly
+from streams import query_client
 from streams.settings import Settings
 
 # A pre-filled input needs no special setting: field events wait for their dispatch as long as the dispatch
@@ -92,6 +94,7 @@ def worker_env(ctx: Context, prefix: str, app_id: str, var_dir: Path, **extra: s
         ALARMFLOW_VAR_DIR=str(var_dir),
         ALARMFLOW_CLICKHOUSE_DSN="",
         ALARMFLOW_WEB_PORT=str(free_port()),
+        ALARMFLOW_CLICKHOUSE_HTTP_PORT=str(free_port()),
         ALARMFLOW_PHONE_HMAC_KEY=ctx.phone_key,
         ALARMFLOW_PARTITIONS=str(ctx.sizes.partitions),
         ALARMFLOW_LOG_LEVEL="warning",
@@ -237,12 +240,17 @@ async def _wait(ctx: Context, groups: Mapping[str, Sequence[str]], workers: Sequ
             await asyncio.sleep(pause)
 
 
+_clients: dict[int, Client] = {}
+
+
 def query(worker: Worker, sql: str, parameters: Mapping[str, object] | None = None) -> list[list[object]]:
-    """Read-only SQL through the worker's /query endpoint (it owns the embedded database)."""
-    body = json.dumps({"sql": sql, "parameters": dict(parameters or {})}).encode()
-    request = urllib.request.Request(  # noqa: S310 - our loopback endpoint
-        worker.settings.web_url + "/query", data=body, headers={"Content-Type": "application/json"}, method="POST"
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
-        rows: list[list[object]] = json.loads(response.read())["rows"]
-    return rows
+    """Read-only SQL through the worker's ClickHouse HTTP interface (it owns the embedded database); one client per
+    worker, so polling costs one request per query."""
+    port = worker.settings.clickhouse_http_port
+    client = _clients.get(port)
+    if client is None:
+        client = query_client.worker_client(worker.settings)
+        if client is None:
+            raise BenchError(f"{worker.name}: nothing answers on its ClickHouse HTTP port {port}")
+        _clients[port] = client
+    return run_readonly(client, sql, dict(parameters or {})).rows

@@ -134,6 +134,7 @@ def _against_model(reference: Outcome, workload: Workload) -> dict[str, str | No
     out: dict[str, str | None] = {}
     for name, got, want in (
         ("breaches", run.breaches, model["breaches"]),
+        ("alerts", run.alerts, model["alerts"]),
         ("dispatches", set(run.dispatches.items()), set(model["dispatches"].items())),
         ("escalations", run.reassignments, model["reassignments"]),
         ("outcomes", set(run.outcomes.items()), set(model["outcomes"].items())),

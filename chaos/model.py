@@ -23,11 +23,12 @@ from streams.domain.district import District
 from streams.domain.engine import Emit, Record
 from streams.domain.hotspots import HotspotPolicy
 from streams.domain.outcome_engine import OutcomeEngine
-from streams.domain.sla import SlaTiming
+from streams.domain.sla import MS, STAGE_OF, STAGES, TERMINAL, SlaTiming
 from streams.domain.street_engine import StreetEngine
 from streams.domain.triage_engine import TriageEngine
 
 TICK = timedelta(seconds=1)
+WARNINGS = ("SlaAtRisk", "SlaOverdue")
 
 
 @dataclass
@@ -41,6 +42,38 @@ class Decisions:
 
     def breaches(self) -> set[tuple[str, str, datetime]]:
         return {(e.fields["case_id"], e.fields["stage"], e.fields["deadline"]) for e in self.of("SlaBreached")}
+
+    def alerts(self) -> set[tuple[str, str, str, datetime]]:
+        """Every warning published: (case, stage, SlaAtRisk or SlaOverdue, deadline)."""
+        return {
+            (e.fields["case_id"], e.fields["stage"], e.type, e.fields["deadline"])
+            for kind in WARNINGS
+            for e in self.of(kind)
+        }
+
+    def certain_alerts(self) -> set[tuple[str, str, str, datetime]]:
+        """The warnings every run of these events gives, however its records were timed: those whose stage no
+        event meets or cancels by the time the warning is about (its occurred_at less 1 ms).
+
+        A warning on a stage met in time by an event read after the clock had passed that time is provisional:
+        whether it comes depends on when the event was read (an outage, a backfill, a slow producer), so no
+        comparison of two runs can include it. A certain one comes in every run: what a run has read by then
+        meets the stage no earlier than all its events do."""
+        settled: dict[tuple[str, int], datetime] = {}
+        for e in self.published.get("case-events", []):
+            if e.type not in STAGE_OF and e.type not in TERMINAL:
+                continue
+            reach = STAGE_OF.get(e.type, len(STAGES) - 1)  # a stage's event meets it and those before it
+            for i in range(reach + 1):
+                key = (e.fields["case_id"], i)
+                settled[key] = min(settled.get(key, e.occurred_at), e.occurred_at)
+        certain = set()
+        for kind in WARNINGS:
+            for e in self.of(kind):
+                f, about = e.fields, e.occurred_at - MS
+                if settled.get((f["case_id"], STAGES.index(f["stage"])), e.occurred_at) > about:
+                    certain.add((f["case_id"], f["stage"], kind, f["deadline"]))
+        return certain
 
     def dispatches(self) -> dict[str, tuple[Any, ...]]:
         """case → everything about its dispatch but the assignee (which follows the routing log's order)."""
@@ -145,6 +178,7 @@ def comparable(decisions: Decisions) -> dict[str, Any]:
         (f["case_id"], f["stage"], iso(f["deadline"]), f["sla_rule"])
         for f in (e.fields for e in decisions.of("SlaBreached"))
     }
+    alerts = {(c, s, kind, iso(d)) for c, s, kind, d in decisions.certain_alerts()}
     keys = ("street_code", "grid_code", "team", "level", "accept_by", "contact_by", "arrive_by", "sla_rule")
     dispatches = {e.fields["case_id"]: tuple(norm(e.fields[k]) for k in keys) for e in decisions.of("CaseDispatched")}
     reassignments = {(f["case_id"], f["step"], f["level"]) for f in (e.fields for e in decisions.of("CaseReassigned"))}
@@ -177,6 +211,7 @@ def comparable(decisions: Decisions) -> dict[str, Any]:
         )
     return {
         "breaches": breaches,
+        "alerts": alerts,
         "dispatches": dispatches,
         "reassignments": reassignments,
         "outcomes": outcomes,

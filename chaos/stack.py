@@ -89,6 +89,7 @@ class Namespace:
             "ALARMFLOW_APP_ID": self.name,
             "ALARMFLOW_VAR_DIR": str(self.var),
             "ALARMFLOW_WEB_PORT": str(free_port()),
+            "ALARMFLOW_CLICKHOUSE_HTTP_PORT": str(free_port()),
         }
         self.settings = Settings.from_env(self.env)
         topics = [self.settings.topic(s) for s in TOPIC_SUFFIXES]

@@ -34,6 +34,8 @@ SHARDING_KEYS = {
     # No case: a rejected message is identified by its origin (topic/partition/offset), and a replay's
     # second dead letter for it (the same origin) must land where the first did.
     "deadletters": "cityHash64(origin)",
+    # A dead letter's re-drives with it.
+    "deadletter_redrives": "cityHash64(origin)",
     # Every version of one daily aggregate must meet on one shard for ReplacingMergeTree(version) to keep
     # the newest; stats_key is the aggregate's identity (and its topic's Kafka key).
     "outcome_daily": "cityHash64(stats_key)",

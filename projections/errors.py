@@ -21,3 +21,11 @@ class QueryRejected(ProjectionError):
 
 class DatabaseBusy(ProjectionError):
     """The embedded database is held by another process (chDB allows one per path)."""
+
+
+class EngineRefused(QueryRejected):
+    """ClickHouse refused an analyst's query; ``code`` is its own error code (164 READONLY, 159 TIMEOUT_EXCEEDED…)."""
+
+    def __init__(self, code: int, text: str) -> None:
+        super().__init__(text)
+        self.code, self.text = code, text

@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 
 from projections.tables import (
+    DEADLETTER_REDRIVES,
     DEADLETTERS,
     DISPATCHES,
     EVENTS,
@@ -19,6 +20,7 @@ from projections.tables import (
     LIFECYCLE,
     OUTCOME_DAILY,
     REASSIGNMENTS,
+    SLA_ALERTS,
     SLA_BREACHES,
     TRIAGE,
     TableSpec,
@@ -122,14 +124,19 @@ class Projection:
 
 
 DEADLETTER_TYPE = "DeadLettered"
+REDRIVE_TYPE = "DeadLetterRedriven"
+# The dead-letter topic's records have tables of their own and stay out of the raw log.
+DEADLETTER_TOPIC_TYPES = frozenset({DEADLETTER_TYPE, REDRIVE_TYPE})
 
 # The raw log takes every event except dead letters, which keep personal bytes and have their own table.
 EVENT_LOG = Projection(EVENTS, None, event_row)
 PROJECTIONS: tuple[Projection, ...] = (
     EVENT_LOG,
     Projection(DEADLETTERS, frozenset({DEADLETTER_TYPE}), deadletter_row),
+    Projection(DEADLETTER_REDRIVES, frozenset({REDRIVE_TYPE}), fields_row(DEADLETTER_REDRIVES)),
     Projection(TRIAGE, frozenset({"AlarmTriaged"}), fields_row(TRIAGE)),
     Projection(DISPATCHES, frozenset({"CaseDispatched"}), fields_row(DISPATCHES)),
+    Projection(SLA_ALERTS, frozenset({"SlaAtRisk", "SlaOverdue"}), fields_row(SLA_ALERTS)),
     Projection(SLA_BREACHES, frozenset({"SlaBreached"}), fields_row(SLA_BREACHES)),
     Projection(REASSIGNMENTS, frozenset({"CaseReassigned"}), fields_row(REASSIGNMENTS)),
     Projection(LIFECYCLE, LIFECYCLE_TYPES, fields_row(LIFECYCLE)),
@@ -146,6 +153,6 @@ UNPROJECTED = frozenset({"ClockTicked", "AssignmentReleased", "OutcomeCounted"})
 def projections_for(event_type: str) -> list[Projection]:
     if event_type in UNPROJECTED:
         return []
-    if event_type == DEADLETTER_TYPE:
+    if event_type in DEADLETTER_TOPIC_TYPES:
         return [p for p in PROJECTIONS if p.types is not None and p.takes(event_type)]
     return [p for p in PROJECTIONS if p.takes(event_type)]

@@ -76,6 +76,26 @@ DEADLETTERS = _spec(
     located_by="origin",
 )
 
+# One row per DeadLetterRedriven (alarmflow deadletter redrive): which dead letter went where, and when.
+DEADLETTER_REDRIVES = _spec(
+    "deadletter_redrives",
+    [
+        ("event_id", _STR),
+        ("origin", _STR),
+        ("error_class", _STR),
+        ("deadletter_topic", _STR),
+        ("deadletter_partition", pa.uint32()),
+        ("deadletter_offset", pa.uint64()),
+        ("redrive_topic", _STR),
+        ("redrive_partition", pa.uint32()),
+        ("redrive_offset", pa.uint64()),
+        ("occurred_at", _TS),
+        ("ingested_at", _TS),
+    ],
+    identity="event_id",
+    located_by="origin",
+)
+
 TRIAGE = _spec(
     "triage",
     [
@@ -139,6 +159,28 @@ SLA_BREACHES = _spec(
         ("team", _STR),
         ("assignee_id", _STR),
         ("late_by_ms", pa.int64()),
+        ("sla_rule", _STR),
+        ("ingested_at", _TS),
+    ],
+    identity="event_id",
+    located_by="occurred_at",
+)
+
+# The warnings before a breach (SlaAtRisk, SlaOverdue): at most one of each kind per (case, stage).
+SLA_ALERTS = _spec(
+    "sla_alerts",
+    [
+        ("event_id", _STR),
+        ("type", _STR),
+        ("case_id", _STR),
+        ("stage", _STR),
+        ("deadline", _TS),
+        ("occurred_at", _TS),
+        ("lead_ms", pa.int64()),
+        ("street_code", _STR),
+        ("grid_code", _STR),
+        ("team", _STR),
+        ("assignee_id", _STR),
         ("sla_rule", _STR),
         ("ingested_at", _TS),
     ],

@@ -1,27 +1,30 @@
-"""The Faust app: wiring of agents, tables and the read-only query endpoint. The agents stay thin."""
+"""The Faust app: wiring of agents, tables and the embedded database's ClickHouse HTTP interface. Agents stay thin."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import faust
-from faust.web import Request, Response, View
 
 from projections import failpoints
-from projections.client import connect, describe
-from projections.errors import ProjectionError
+from projections.analyst import AnalystEngine, AnalystLimits
+from projections.client import connect, describe, embedded_path
 from projections.failpoints import FailingSink
 from projections.migrate import migrate
-from projections.query import run_readonly
 from projections.sink import ClickHouseSink
 from schemas.codec import Codec
 from schemas.privacy import Redactor
 from schemas.validation import Limits
-from streams import faust_ext, logs, metrics
+from streams import board_web, faust_ext, logs, metrics
 from streams.agents import projection, wiring
 from streams.agents.projection import FaustPublisher
+from streams.board import board_leads
+from streams.clickhouse_http import ClickHouseHTTP, HttpConfig
 from streams.kafka_admin import DEADLETTER_MAX_BYTES, ensure_topics
 from streams.ports import ProjectionSink
 from streams.projector import Projector
@@ -36,6 +39,7 @@ def _faust_app(settings: Settings) -> faust.App:
         settings.app_id,
         broker=f"{faust_ext.SCHEME}://{settings.kafka_bootstrap}",  # Kafka through streams.faust_ext.Transport
         TableManager=faust_ext.TableManager,
+        Stream=faust_ext.Stream,
         # Tables persist locally (RocksDB): a restart recovers from its own files plus the changelog's tail, not
         # from the whole changelog. No standby replicas: each worker reads only its own partitions' changelogs.
         store="rocksdb://",
@@ -92,12 +96,21 @@ def create_app(settings: Settings) -> faust.App:
     if settings.role in ("all", "agents"):
         wiring.register(app, settings, codec, district, hotspot_policy, redactor, limits)
     if settings.role in ("all", "projector"):
-        _add_projector(app, settings, codec, limits, redactor)
+        names = {c.code: c.name for c in district.categories}
+        _add_projector(app, settings, codec, limits, redactor, board_leads(district), names)
     return app
 
 
-def _add_projector(app: faust.App, settings: Settings, codec: Codec, limits: Limits, redactor: Redactor) -> None:
-    """The one process that writes ClickHouse (chDB allows one per path) and answers read-only queries."""
+def _add_projector(
+    app: faust.App,
+    settings: Settings,
+    codec: Codec,
+    limits: Limits,
+    redactor: Redactor,
+    leads: Mapping[str, float],
+    category_names: Mapping[str, str],
+) -> None:
+    """The one process that writes ClickHouse (chDB allows one per path) serves analysts' queries on it."""
     require_server_for_cluster(settings)
     client = connect(settings.dsn)
     applied = migrate(client, cluster=settings.clickhouse_cluster)
@@ -114,19 +127,35 @@ def _add_projector(app: faust.App, settings: Settings, codec: Codec, limits: Lim
         await projection.run(settings, projector)
 
     app.task(project_topics)
+    board_web.register(app, board_web.BoardData(settings, client, projector.call, leads, category_names))
 
-    @app.page("/query")
-    class QueryView(View):
-        """Read-only SQL through the worker that owns the embedded database."""
+    path = embedded_path(settings.dsn)
+    if path is not None and settings.clickhouse_http_port:
+        _add_clickhouse_http(app, settings, path)
 
-        async def post(self, request: Request) -> Response:
-            body = await request.json()
-            sql, params = body.get("sql", ""), body.get("parameters") or {}
-            try:
-                result = await projector.call(lambda: run_readonly(client, sql, params))
-            except ProjectionError as exc:
-                return self.json({"error": str(exc)}, status=400)
-            return self.json({"columns": result.columns, "rows": result.rows})
+
+def _add_clickhouse_http(app: faust.App, settings: Settings, path: Path) -> None:
+    """Analysts' tools reach the embedded database here (a server DSN has its own HTTP interface)."""
+    limits = AnalystLimits(
+        max_execution_time_s=settings.analyst_max_execution_s,
+        max_result_rows=settings.analyst_max_result_rows,
+        max_result_bytes=settings.analyst_max_result_bytes,
+        max_memory_usage=settings.analyst_max_memory_bytes,
+        max_threads=settings.analyst_max_threads,
+    )
+    engine = AnalystEngine(path, limits, threads=settings.analyst_connections)
+    config = HttpConfig(
+        settings.clickhouse_http_bind,
+        settings.clickhouse_http_port,
+        settings.clickhouse_http_user,
+        settings.clickhouse_http_secret(),
+    )
+
+    class Interface(ClickHouseHTTP):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(engine, config, **kwargs)
+
+    app.service(Interface)  # Faust's hook for a mode.Service started and stopped with the worker
 
 
 def run_worker(settings: Settings) -> None:

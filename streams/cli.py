@@ -234,9 +234,16 @@ def kafka_status(ctx: click.Context) -> None:
 @click.option(
     "--html", "html_file", type=click.Path(dir_okay=False, path_type=Path), help="Default: var/demo/report.html."
 )
+@click.option("--stay", is_flag=True, help="Keep the worker, broker and live board up until Ctrl-C.")
 @click.pass_context
 def demo(
-    ctx: click.Context, days: float, seed: int, rate: str | None, play_seconds: float, html_file: Path | None
+    ctx: click.Context,
+    days: float,
+    seed: int,
+    rate: str | None,
+    play_seconds: float,
+    html_file: Path | None,
+    stay: bool,
 ) -> None:
     """Start everything, simulate a week of Hezhuang, print the report, write the HTML, stop everything."""
     from streams.demo import DemoRun, run_demo
@@ -244,7 +251,7 @@ def demo(
 
     try:
         run = DemoRun(days, seed, parse_rate(rate) if rate else None, play_seconds)
-        run_demo(_settings(ctx), run, html_file)
+        run_demo(_settings(ctx), run, html_file, stay)
     except KeyboardInterrupt:
         raise click.Abort() from None
     except AlarmflowError as exc:
@@ -269,8 +276,66 @@ def deadletter_list(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps(records, ensure_ascii=False, indent=1))
         return
     for r in records:
-        click.echo(f"{r['origin']}\t{r['error_class']}\t{r['payload_bytes']} bytes\t{r['reason']}")
+        again = f"\tre-driven as {r['redriven_as']}" if r["redriven_as"] else ""
+        click.echo(f"{r['origin']}\t{r['error_class']}\t{r['payload_bytes']} bytes\t{r['reason']}{again}")
     click.echo(f"{len(records)} dead-lettered messages")
+
+
+@deadletter.command("redrive")
+@click.option("--class", "classes", multiple=True, help="Only this error class (repeatable), e.g. UnknownCategory.")
+@click.option("--source-topic", "source_topics", multiple=True, help="Only from this topic (a suffix or a full name).")
+@click.option("--since", help="Only dead-lettered at or after this time (ISO-8601; without a zone: Asia/Shanghai).")
+@click.option("--id", "ids", multiple=True, help="Only this dead letter: its origin (topic/partition/offset) or id.")
+@click.option("--dry-run", is_flag=True, help="Print what would be sent; send nothing.")
+@click.pass_context
+def deadletter_redrive(
+    ctx: click.Context,
+    classes: tuple[str, ...],
+    source_topics: tuple[str, ...],
+    since: str | None,
+    ids: tuple[str, ...],
+    dry_run: bool,
+) -> None:
+    """Send dead letters' original bytes to their original topic again, each once (see the README)."""
+    from streams import redrive
+
+    settings, codec = _broker(ctx), Codec()
+    filters = redrive.Filters(
+        frozenset(classes),
+        frozenset(t if "." in t else settings.topic(t) for t in source_topics),
+        _since(since) if since else None,
+        frozenset(ids),
+    )
+    loaded = asyncio.run(redrive.load(settings, codec))
+    selected = [s.letter for s in redrive.plan(loaded, filters, {}) if s.send]
+    processed, note = redrive.processed_or_note(settings, codec, selected)
+    if note:
+        click.echo(f"note: {note}", err=True)
+    steps = redrive.plan(loaded, filters, processed)
+    for step in steps:
+        what = f"{step.letter.origin} ({step.letter.error_class})"
+        if step.send:
+            click.echo(f"{'would re-drive' if dry_run else 're-driving'} {what} to {step.letter.source_topic}")
+        else:
+            click.echo(f"skip {what}: {step.why}")
+    to_send = sum(1 for s in steps if s.send)
+    if dry_run:
+        click.echo(f"dry run: {to_send} to re-drive, {len(steps) - to_send} to skip; nothing sent")
+        return
+    for letter, where in asyncio.run(redrive.execute(settings, codec, steps)):
+        click.echo(f"re-drove {letter.origin} as {where}")
+    click.echo(
+        f"{to_send} re-driven, {len(steps) - to_send} skipped (nothing changes downstream for those); "
+        "outcomes: alarmflow query 'SELECT * FROM v_deadletter_redrives'"
+    )
+
+
+def _since(text: str) -> datetime:
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO-8601 date or time", param_hint="--since") from None
+    return at if at.tzinfo is not None else at.replace(tzinfo=ZoneInfo("Asia/Shanghai"))
 
 
 def _local_today() -> date:

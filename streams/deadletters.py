@@ -13,8 +13,14 @@ from streams.settings import Settings
 async def list_deadletters(settings: Settings, codec: Codec) -> list[dict[str, Any]]:
     """Each dead-lettered origin once, in topic order, without the payload bytes: they may hold phone numbers."""
     seen: dict[str, dict[str, Any]] = {}
+    redriven: dict[str, str] = {}
     async for message in read_topic(settings, settings.topic("deadletter")):
-        fields = codec.decode(message.value).fields
+        event = codec.decode(message.value)
+        fields = event.fields
+        if event.type == "DeadLetterRedriven":  # alarmflow deadletter redrive sent this origin again
+            to = f"{fields['redrive_topic']}/{fields['redrive_partition']}/{fields['redrive_offset']}"
+            redriven.setdefault(fields["origin"], to)
+            continue
         if fields["origin"] in seen:
             continue
         payload: bytes = fields["payload"]
@@ -26,4 +32,4 @@ async def list_deadletters(settings: Settings, codec: Codec) -> list[dict[str, A
             "payload_sha256": hashlib.sha256(payload).hexdigest(),
             "dead_lettered_at": message.origin,
         }
-    return list(seen.values())
+    return [{**r, "redriven_as": redriven.get(r["origin"])} for r in seen.values()]

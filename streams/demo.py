@@ -119,7 +119,7 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def run_demo(base: Settings, run: DemoRun = DemoRun(), html: Path | None = None) -> None:
+def run_demo(base: Settings, run: DemoRun = DemoRun(), html: Path | None = None, stay: bool = False) -> None:
     settings = demo_settings(base)
     shutil.rmtree(settings.var_dir / "clickhouse", ignore_errors=True)
     _ensure_key(settings)
@@ -142,13 +142,27 @@ def run_demo(base: Settings, run: DemoRun = DemoRun(), html: Path | None = None)
     try:
         with _worker(settings, env) as proc:
             _wait_web(settings, proc)
+            click.echo(f"== the command room's live board: {settings.web_url}/board")
             _simulate(settings, run)
             asyncio.run(wait_caught_up(settings.kafka_bootstrap, settings.consumer_groups(), timeout=600))
             click.echo("== the worker has caught up (lag 0)")
             _report(settings, html)
+            if stay:
+                _stay(settings, proc)
     finally:
         kafka_local.down(settings, purge=True)
         click.echo("== stopped the worker and the broker")
+
+
+def _stay(settings: Settings, proc: subprocess.Popen[bytes]) -> None:
+    """Keep the worker and the broker up for the board (and queries) until Ctrl-C or SIGTERM."""
+    click.echo(f"== staying up: the live board is at {settings.web_url}/board; Ctrl-C stops everything")
+    try:
+        while proc.poll() is None:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        return
+    raise click.ClickException(f"the worker exited; see {settings.var_dir / 'worker.log'}")
 
 
 def _simulate(settings: Settings, run: DemoRun) -> None:

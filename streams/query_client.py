@@ -1,13 +1,17 @@
-"""Analyst queries: through the running worker when it holds the embedded database, else direct."""
+"""Analyst queries: through the ClickHouse HTTP interface of the worker holding the embedded database, else direct."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-import urllib.error
-import urllib.request
+import socket
+import time
 from typing import Any
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from projections.client import opened
 from projections.errors import DatabaseBusy, QueryRejected
@@ -16,44 +20,53 @@ from streams.settings import Settings
 
 
 def query(settings: Settings, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
-    """chDB lets one process open a path: ask the worker that holds it; with a server DSN go direct.
+    """chDB lets one process open a path: ask the worker that holds it, through its ClickHouse HTTP interface (the
+    one analysts' tools use); with a server DSN go direct.
 
     The database is opened here only when no worker answers and no other process holds it."""
-    if settings.dsn.startswith("chdb:"):
-        via_worker = _via_worker(settings, sql, parameters or {})
-        if via_worker is not None:
-            return via_worker
+    if settings.dsn.startswith("chdb:") and settings.clickhouse_http_port:
+        client = worker_client(settings)
+        if client is not None:
+            try:
+                return run_readonly(client, sql, parameters)
+            finally:
+                client.close()
     try:
         with opened(settings.dsn) as client:
             return run_readonly(client, sql, parameters)
     except DatabaseBusy as exc:
-        raise DatabaseBusy(f"{exc}, and no worker answers at {settings.web_url}/query") from None
+        raise DatabaseBusy(f"{exc}, and no worker answers at {settings.clickhouse_http_url}") from None
 
 
-def _via_worker(settings: Settings, sql: str, parameters: dict[str, Any]) -> QueryResult | None:
-    """The worker's answer; None only when nothing listens there (then nobody may hold the database)."""
-    body = json.dumps({"sql": sql, "parameters": parameters}).encode()
-    # The URL is our own loopback endpoint built from settings, always http.
-    request = urllib.request.Request(  # noqa: S310
-        f"{settings.web_url}/query", data=body, headers={"Content-Type": "application/json"}, method="POST"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310
-            payload = json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        if exc.code == 400:
-            raise QueryRejected(json.loads(exc.read()).get("error", "rejected")) from None
-        failed = f"HTTP {exc.code} {exc.reason}"
-        raise QueryRejected(f"the worker at {settings.web_url} failed the query: {failed}") from None
-    except urllib.error.URLError as exc:
-        if isinstance(exc.reason, ConnectionRefusedError):
+def worker_client(settings: Settings, start_up_s: float = 30.0) -> Client | None:
+    """A clickhouse-connect client of the worker's interface; None only when nothing listens (then nobody may hold
+    the database).
+
+    A worker whose web port answers but whose interface does not yet is still starting: wait for it a while."""
+    deadline = time.monotonic() + start_up_s
+    while not _listens(settings.clickhouse_http_port):
+        if not _listens(settings.web_port) or time.monotonic() > deadline:
             return None
-        raise QueryRejected(f"the worker at {settings.web_url} did not answer: {exc.reason}") from None
-    except ConnectionRefusedError:
-        return None
-    except (ConnectionError, TimeoutError) as exc:
-        raise QueryRejected(f"the worker at {settings.web_url} did not answer: {exc}") from None
-    return QueryResult(payload["columns"], payload["rows"])
+        time.sleep(0.2)
+    try:
+        return clickhouse_connect.get_client(
+            host="127.0.0.1",
+            port=settings.clickhouse_http_port,
+            username=settings.clickhouse_http_user,
+            password=settings.clickhouse_http_secret(),
+            tz_mode="aware",  # every timestamp with its zone, as the direct path gives them
+            send_receive_timeout=max(120, settings.analyst_max_execution_s + 10),
+        )
+    except ClickHouseError as exc:
+        raise QueryRejected(f"the worker at {settings.clickhouse_http_url} failed the query: {exc}") from None
+
+
+def _listens(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
 
 
 def render(result: QueryResult, fmt: str) -> str:

@@ -15,7 +15,7 @@ from streams.errors import ConfigError
 # Every topic alarmflow creates. The projector consumes the projected ones. Two are internal:
 # "routing" (alarms and releases re-keyed by street, so one worker owns each street's open-case
 # counts and hotspots) and "outcomes" (each case's counted conclusion, keyed by its daily aggregate).
-PROJECTED_TOPICS = ("alarms", "case-events", "sla-breaches", "outcome-stats", "hotspots", "deadletter")
+PROJECTED_TOPICS = ("alarms", "case-events", "sla-alerts", "sla-breaches", "outcome-stats", "hotspots", "deadletter")
 TOPIC_SUFFIXES = (*PROJECTED_TOPICS, "routing", "outcomes")
 # What the stream agents (the Faust app's own consumer group) read.
 AGENT_TOPICS = ("alarms", "case-events", "routing", "outcomes")
@@ -53,6 +53,18 @@ class Settings:
     success_outcomes: str = "RESOLVED"  # comma-separated; success rate = success / (concluded − NO_ACTION_NEEDED)
     role: str = "all"  # all | agents | projector: scale agents over partitions, keep one projector
     failpoints: str = ""  # injected ClickHouse write failures for the fault suite (projections.failpoints)
+    # ClickHouse's HTTP interface on the embedded database, for analysts' tools (streams.clickhouse_http); 0: off.
+    clickhouse_http_port: int = 8123
+    clickhouse_http_bind: str = "127.0.0.1"
+    clickhouse_http_user: str = "analyst"
+    clickhouse_http_password: str = field(default="", repr=False)  # empty: allowed on a loopback bind only
+    clickhouse_http_password_file: Path | None = None
+    analyst_max_execution_s: int = 60  # per query, then ClickHouse's 159 TIMEOUT_EXCEEDED
+    analyst_max_result_rows: int = 1_000_000  # then 396 TOO_MANY_ROWS_OR_BYTES
+    analyst_max_result_bytes: int = 512 * 1024 * 1024
+    analyst_max_memory_bytes: int = 2 * 1024 * 1024 * 1024  # then 241 MEMORY_LIMIT_EXCEEDED
+    analyst_max_threads: int = 1  # ClickHouse threads per analyst query: the projector keeps the other cores
+    analyst_connections: int = 2  # analyst queries running at once (each on its own chDB connection)
 
     def topic(self, suffix: str) -> str:
         return f"{self.topic_prefix}.{suffix}"
@@ -90,6 +102,27 @@ class Settings:
             "set ALARMFLOW_PHONE_HMAC_KEY (or ALARMFLOW_PHONE_HMAC_KEY_FILE): callers' numbers are "
             "stored only as keyed tokens"
         )
+
+    @property
+    def clickhouse_http_url(self) -> str:
+        return f"http://127.0.0.1:{self.clickhouse_http_port}"
+
+    def clickhouse_http_secret(self) -> str:
+        """The analysts' password; never logged. None set is allowed only while the interface listens on loopback."""
+        password = self.clickhouse_http_password
+        if not password and self.clickhouse_http_password_file is not None:
+            try:
+                password = self.clickhouse_http_password_file.read_text().strip()
+            except OSError as exc:
+                raise ConfigError(
+                    f"ALARMFLOW_CLICKHOUSE_HTTP_PASSWORD_FILE: cannot read {exc.filename}: {exc.strerror}"
+                ) from exc
+        if not password and self.clickhouse_http_bind not in ("127.0.0.1", "::1", "localhost"):
+            raise ConfigError(
+                f"ALARMFLOW_CLICKHOUSE_HTTP_BIND={self.clickhouse_http_bind}: set ALARMFLOW_CLICKHOUSE_HTTP_PASSWORD "
+                "(or _PASSWORD_FILE); the interface answers without a password only on loopback"
+            )
+        return password
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

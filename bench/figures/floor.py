@@ -39,6 +39,7 @@ from projections.tables import EVENTS, Rows
 from schemas.errors import PoisonInput
 from schemas.event import Event
 from streams.agents.wiring import timing_from
+from streams.kafka_admin import ensure_topics
 from streams.reference_files import load_district, load_hotspot_policy
 from streams.settings import AGENT_TOPICS, PROJECTED_TOPICS, Settings
 
@@ -112,6 +113,7 @@ def run(ctx: Context) -> dict[str, Any]:
     (n, _, _, _), consume_cpu = _cpu(lambda: asyncio.run(raw.one_pass(ctx, keep=False)))
     values = [r.value for r in records] * 3  # about as many as the worker writes for this input
     topic = ctx.base.topic("floor")
+    asyncio.run(ensure_topics(ctx.base.kafka_bootstrap, [topic], ctx.sizes.partitions))
     _, produce_cpu = _cpu(lambda: asyncio.run(_produce(ctx.base, topic, values, ctx.sizes.partitions)))
     rows = event_rows(ctx)
     size = ctx.sizes.sink_batch

@@ -1,5 +1,5 @@
 """latency: at a fixed offered load of 50% of the worker figure's median throughput, live:
-- event published (broker ack) → its row is queryable (polling the worker's read-only /query endpoint);
+- event published (broker ack) → its row is queryable (polling the worker's ClickHouse HTTP interface);
 - ACCEPT deadline passed → SlaBreached published (its broker append time minus the deadline), with
   ALARMFLOW_SLA_LATENESS_MS=0 and a district whose accept target is a few seconds.
 One worker; an unmeasured warm-up window, then one measured window per repetition.
@@ -157,7 +157,8 @@ def run(ctx: Context) -> dict[str, Any]:
     sla = _stats(windows, "sla_ms")
     out = {
         "what": "live load at 50% of the worker figure's median; published = broker ack of the producer; "
-        f"rows polled every {POLL_S * 1000:.0f} ms through /query; SLA = SlaBreached append time - accept deadline",
+        f"rows polled every {POLL_S * 1000:.0f} ms through the ClickHouse HTTP port; "
+        "SLA = SlaBreached append time - accept deadline",
         "offered_events_per_s": round(rate, 1),
         "offered_from": "worker median" if worker_result else f"fallback {FALLBACK_RATE}/s (no worker figure)",
         "settings": {

@@ -312,13 +312,21 @@ CATEGORIES = [
     ("other.unclassified", "其他", "REVIEW", "GOVERNANCE"),
 ]
 
-# Only the seed report's targets: an operator's overrides need a written rule (deploy/district/examples/).
+# Only the seed report's targets (an operator's overrides need a written rule: deploy/district/examples/), and the
+# command room's warning leads from issue 11.
 SLA = {
     "default": {
         "accept_s": 60,
         "contact_s": 180,
         "arrive_s": 480,
         "basis": "钱塘区“小脑+手脚”警网协同: 1分钟接受指令, 3分钟联系当事人, 8分钟内处置力量到达 (the seed report)",
+    },
+    # Not a target: when the command room is warned that a stage is at risk (SlaAtRisk), before its deadline.
+    "leads": {
+        "accept_s": 20,
+        "contact_s": 60,
+        "arrive_s": 120,
+        "basis": "issue 11 §2: the command room's operating choice (the seed sets no warning times)",
     },
 }
 

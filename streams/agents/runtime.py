@@ -32,7 +32,7 @@ from schemas.codec import Codec
 from schemas.errors import PoisonInput
 from schemas.event import Event
 from schemas.validation import Limits
-from streams import metrics
+from streams import faust_ext, metrics
 from streams.agents.state import entries_of, store_key
 from streams.domain.engine import Emit, Record
 from streams.faust_ext import Outgoing, producer_of
@@ -127,7 +127,8 @@ class Runner:
 
     async def run(self, stream: StreamT[bytes]) -> None:
         size, within = self.settings.agent_batch_max, self.settings.agent_batch_within_ms / 1000
-        async for events in stream.take_events(size, within):  # type: ignore[attr-defined]  # not in StreamT
+        assert isinstance(stream, faust_ext.Stream), "the app must use Stream=streams.faust_ext.Stream"
+        async for events in stream.take_batches(size, within):
             try:
                 await self.batch(events)
             except BaseException:  # also a cancellation mid-batch: Faust would acknowledge it on the way out

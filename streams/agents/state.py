@@ -86,6 +86,7 @@ def encode_case(case: Case) -> list[Any]:
         None if case.counted is None else [_ms(case.counted[0]), case.counted[1]],
         case.sla_rule,
         case.released,
+        list(case.alerted),
     ]
 
 
@@ -112,6 +113,7 @@ def decode_case(case_id: str, v: list[Any], codec: Codec) -> Case:
         counted=None if v[11] is None else (from_millis(v[11][0]), v[11][1]),
         sla_rule=v[12],
         released=v[13],
+        alerted=tuple(v[14]) if len(v) > 14 else (0, 0, 0),  # logged before the warnings: none decided yet
     )
 
 

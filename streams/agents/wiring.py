@@ -5,7 +5,8 @@ Topology (keys in brackets; every arrow is acknowledged before the state that re
                             └─► routing [street]: AlarmTriaged (located non-police), then alarms/<n> progress
   routing [street] ──streets──► case-events [case_id]: CaseDispatched, then routing/<n> progress
                             └─► hotspots [hotspot_id]: HotspotDetected / Updated / Cooled
-  case-events [case_id] ──cases──► sla-breaches: SlaBreached; case-events and routing: CaseReassigned;
+  case-events [case_id] ──cases──► sla-alerts: SlaAtRisk, SlaOverdue; sla-breaches: SlaBreached;
+                                   case-events and routing: CaseReassigned;
                                    routing: AssignmentReleased; outcomes [stats_key]: OutcomeCounted,
                                    then cases/<n> progress; deadletter: Orphan
   outcomes [stats_key] ──outcomes──► outcome-stats [stats_key]: OutcomeStatsUpdated
@@ -39,7 +40,16 @@ from streams.domain.triage_engine import TriageEngine, TriageMeta
 from streams.settings import Settings
 
 INPUTS = {"triage": "alarms", "streets": "routing", "cases": "case-events", "outcomes": "outcomes"}
-OUTPUTS = ("case-events", "routing", "sla-breaches", "outcomes", "outcome-stats", "hotspots", "deadletter")
+OUTPUTS = (
+    "case-events",
+    "routing",
+    "sla-alerts",
+    "sla-breaches",
+    "outcomes",
+    "outcome-stats",
+    "hotspots",
+    "deadletter",
+)
 
 
 def changelog_topics(settings: Settings) -> list[str]:

@@ -1,6 +1,7 @@
 """The case engine: one case-events partition's cases, clock and dispatch progress. Pure.
 
-It watches the SLA stages of every dispatched case, escalates unaccepted ones, gives the assignee's
+It watches the SLA stages of every dispatched case (warnings before and at each deadline, breaches after the
+lateness), escalates unaccepted ones, gives the assignee's
 load back when a case ends (AssignmentReleased, also when the end came before the dispatch was
 read), counts each case's latest conclusion for the outcome statistics, and dead-letters field
 events whose case never got a dispatch.
@@ -31,6 +32,8 @@ DERIVED = frozenset({"AlarmTriaged", "CaseDispatched", "CaseReassigned", "ClockT
 # Where each event the engine decides goes (CaseReassigned also tells the street's load: see _emits).
 TOPIC_OF = {
     "SlaBreached": "sla-breaches",
+    "SlaAtRisk": "sla-alerts",
+    "SlaOverdue": "sla-alerts",
     "CaseReassigned": "case-events",
     "AssignmentReleased": "routing",
     "OutcomeCounted": "outcomes",
@@ -67,6 +70,7 @@ class CasePartition:
 class CaseEngine:
     def __init__(self, district: District, timing: SlaTiming, routing_partitions: int, outcome_partitions: int) -> None:
         self.district, self.timing = district, timing
+        self.leads = district.sla.lead_times
         self.routing_partitions, self.outcome_partitions = routing_partitions, outcome_partitions
         self.partitions: dict[int, CasePartition] = {}
 
@@ -170,7 +174,7 @@ class CaseEngine:
                 continue
             updated, decided = advance(case, watermark, self.timing, self.district)
             out += _emits(decided)
-            if updated.expired(watermark, self.timing):
+            if updated.expired(watermark, self.timing, self.leads):
                 del state.cases[case_id]
                 state.changes.delete(case_id)
             elif updated is not case:
@@ -209,7 +213,7 @@ class CaseEngine:
         self._index(state, case)
 
     def _index(self, state: CasePartition, case: Case) -> None:
-        state.due.set(case.case_id, case.next_due(self.timing))
+        state.due.set(case.case_id, case.next_due(self.timing, self.leads))
         state.oldest.set(case.case_id, case.oldest_held)
         dispatched = state.frontier.watermark
         for h in case.held:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,6 +22,7 @@ LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 DOCUMENTS = ("streets.json", "grids.geojson", "roster.json", "gazetteer.json", "categories.json", "sla.json")
 PRIORITIES = range(1, 5)  # AlarmReceived.priority: 1 (highest) to 4
 SLA_KEYS = ("accept_s", "contact_s", "arrive_s")
+LEAD_STAGES = ("accept", "contact", "arrive")  # the keys of SlaPolicy.leads, in stage order
 
 
 class ReferenceDataError(AlarmflowError):
@@ -164,11 +165,32 @@ class SlaOverride:
         return replace(base, **given, rule=label)
 
 
+# How long before each deadline the command room is warned that a stage is at risk (SlaAtRisk). The seed gives
+# the targets, not the warnings: these are the command room's operating choice, as issue 11 §2 sets them.
+ISSUE_LEADS: Mapping[str, timedelta] = {
+    "accept": timedelta(seconds=20),
+    "contact": timedelta(seconds=60),
+    "arrive": timedelta(seconds=120),
+}
+ISSUE_LEADS_BASIS = (
+    "issue 11 §2 (the command room's operating choice; the seed sets no warning times): "
+    "warn 20 s before the acceptance deadline, 60 s before contact, 120 s before arrival"
+)
+
+
 @dataclass(frozen=True)
 class SlaPolicy:
     default: SlaTargets = SEED_TARGETS
     by_priority: Mapping[int, SlaOverride] = field(default_factory=dict)
     by_category: Mapping[str, SlaOverride] = field(default_factory=dict)
+    # stage ("accept", "contact", "arrive") → how long before its deadline a stage still unmet is at risk
+    leads: Mapping[str, timedelta] = field(default_factory=lambda: dict(ISSUE_LEADS))
+    leads_basis: str = ISSUE_LEADS_BASIS
+
+    @property
+    def lead_times(self) -> tuple[timedelta, ...]:
+        """The leads in stage order (ACCEPT, CONTACT, ARRIVE), as the case engine reads them."""
+        return tuple(self.leads[stage] for stage in LEAD_STAGES)
 
     def targets(self, category: str, priority: int) -> SlaTargets:
         """Key by key: the category's override wins over the priority's, which wins over the default.
@@ -194,6 +216,8 @@ class SlaPolicy:
         ]:
             given = ", ".join(f"{k}={getattr(o, k)}" for k in SLA_KEYS if getattr(o, k) is not None)
             parts.append(f"{label} ({given}; basis: {o.basis})")
+        leads = "/".join(f"{self.leads[s].total_seconds():g}" for s in LEAD_STAGES)
+        parts.append(f"at-risk warnings {leads} s before the deadlines (basis: {self.leads_basis})")
         return "; ".join(parts)
 
 

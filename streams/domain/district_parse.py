@@ -6,7 +6,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import time
+from datetime import time, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar, cast
 
@@ -16,6 +16,9 @@ from shapely.geometry import Point, Polygon, shape
 
 from streams.domain.district import (
     DOCUMENTS,
+    ISSUE_LEADS,
+    ISSUE_LEADS_BASIS,
+    LEAD_STAGES,
     PRIORITIES,
     SLA_KEYS,
     Category,
@@ -308,7 +311,7 @@ def _category(doc: _Doc, n: int, o: Mapping[str, Any]) -> Category:
 
 def _parse_sla(doc: _Doc, raw: object, categories: Mapping[str, Category]) -> SlaPolicy:
     root = doc.obj(raw, "the document")
-    extra = sorted(set(root) - {"default", "by_priority", "by_category"})
+    extra = sorted(set(root) - {"default", "by_priority", "by_category", "leads"})
     if extra:
         raise doc.error(f"unknown key {extra[0]!r}")
     base = _override(doc, root.get("default"), "default", basis_required=False)
@@ -325,9 +328,22 @@ def _parse_sla(doc: _Doc, raw: object, categories: Mapping[str, Category]) -> Sl
         if key not in categories:
             raise doc.error(f"by_category names unknown category {key!r}")
         by_category[key] = _override(doc, value, f"by_category {key!r}")
-    policy = SlaPolicy(default, by_priority, by_category)
+    leads, leads_basis = _leads(doc, root.get("leads"))
+    policy = SlaPolicy(default, by_priority, by_category, leads, leads_basis)
     _check_stage_order(doc, policy, categories)
     return policy
+
+
+def _leads(doc: _Doc, raw: object) -> tuple[dict[str, timedelta], str]:
+    """The at-risk warning times: issue 11's unless the file gives all three, with the basis they rest on."""
+    if raw is None:
+        return dict(ISSUE_LEADS), ISSUE_LEADS_BASIS
+    spec = _override(doc, raw, "leads")
+    given = {stage: getattr(spec, key) for stage, key in zip(LEAD_STAGES, SLA_KEYS, strict=True)}
+    missing = [f"{stage}_s" for stage, value in given.items() if value is None]
+    if missing:
+        raise doc.error(f"leads must give all of {', '.join(SLA_KEYS)} (missing {', '.join(missing)})")
+    return {stage: timedelta(seconds=value) for stage, value in given.items()}, spec.basis
 
 
 def _override(doc: _Doc, raw: object, where: str, basis_required: bool = True) -> SlaOverride:

@@ -139,8 +139,16 @@ class Frontier:
 
 
 class Agenda:
-    """Keys by the time they are next due, one live entry per key: setting a key's time again supersedes its
-    entry instead of piling up a second one, so the heap holds about one entry per key however often it is set."""
+    """Keys by the time they are next due, one live time per key, bounded by the number of keys.
+
+    A binary heap with lazy deletion: setting a key to a new time (or clearing it) leaves its old heap entry
+    behind, skipped when it surfaces. Left alone, those stale entries would pile up with every update of a
+    key whose time moves later (a settled case's retention, after each of its events) until the clock
+    reached them; so once the heap holds more than twice the live keys (plus a little slack), it is rebuilt
+    from the live ones. The heap then never exceeds ``2 * len(self) + SLACK`` entries, and each update stays
+    O(log n) amortised. The order keys come out in is (time, key), whatever the heap's history."""
+
+    SLACK = 64  # below this many stale entries a rebuild is not worth its pass
 
     def __init__(self) -> None:
         self._heap: list[tuple[datetime, str]] = []
@@ -148,12 +156,19 @@ class Agenda:
 
     def set(self, key: str, at: datetime | None) -> None:
         if at is None:
-            self._at.pop(key, None)  # its heap entry is now stale and is skipped when it surfaces
+            if self._at.pop(key, None) is not None:  # its heap entry is now stale
+                self._bound()
             return
         if self._at.get(key) == at:
             return
         self._at[key] = at
         heapq.heappush(self._heap, (at, key))
+        self._bound()
+
+    def _bound(self) -> None:
+        if len(self._heap) > 2 * len(self._at) + self.SLACK:
+            self._heap = [(at, key) for key, at in self._at.items()]
+            heapq.heapify(self._heap)
 
     def pop_before(self, until: datetime) -> list[str]:
         """Keys due strictly before ``until``, each once, in time then key order; they leave the agenda
@@ -175,7 +190,13 @@ class Agenda:
         return heap[0][0] if heap else None
 
     def __len__(self) -> int:
+        """Live keys."""
         return len(self._at)
+
+    @property
+    def stored(self) -> int:
+        """Heap entries, live and stale: what the agenda costs in memory."""
+        return len(self._heap)
 
 
 def sources_of(tick_id: str, prefix: str) -> int | None:

@@ -6,6 +6,14 @@ or a later one. A conclusion or close cancels what is not met yet. A stage is br
 passed the deadline (``watermark > deadline``: an event exactly at the deadline, arriving exactly
 the allowed lateness late, still counts), and a breach is reported at most once.
 
+Before that, the command room is warned, from what the log has shown so far. The partition's clock
+without the lateness (``watermark + lateness``) passing ``deadline - lead`` (the policy's lead for the
+stage) makes an unmet stage at risk (SlaAtRisk); passing the deadline itself makes it overdue
+(SlaOverdue). "Unmet" means no event read so far meets or cancels it by that time. Both are provisional:
+an event up to the lateness late may still meet the stage in time, and then no breach follows. Each is
+decided once per stage, in time order with everything else, so a replay of the log decides the same
+ones; and since what is known only grows, a breached stage was always overdue, and an overdue one at risk.
+
 When a dispatched case ends, its assignee's load is given back (AssignmentReleased) once the
 watermark passes the end, in time order with the escalations, so the holder released is the one a
 live run releases however late the dispatch was read. Field events that come before their case's
@@ -30,12 +38,14 @@ from streams.domain.outcomes import CaseKey, Mark, count_conclusion
 from streams.domain.routing import WORKER_SOURCE, derived_id
 
 STAGES = ("ACCEPT", "CONTACT", "ARRIVE")
+WARNINGS = ("SlaAtRisk", "SlaOverdue")  # in the order a stage gets them: Case.alerted counts them off
 STAGE_OF = {"InstructionAccepted": 0, "PartyContacted": 1, "ResponderArrived": 2}
 DEADLINE_FIELDS = ("accept_by", "contact_by", "arrive_by")
 # A conclusion or a close ends a case: it frees the assignee and cancels unmet SLA stages.
 TERMINAL = frozenset({"MediationConcluded", "CaseClosed"})
 FIELD_TYPES = frozenset({*STAGE_OF, *TERMINAL})
 MS = timedelta(milliseconds=1)
+Leads = tuple[timedelta, ...]  # per stage, how long before its deadline it is at risk (SlaPolicy.lead_times)
 
 
 @dataclass(frozen=True)
@@ -88,14 +98,21 @@ class Case:
     counted: Mark | None = None  # the conclusion that counts for the outcome statistics
     sla_rule: str | None = None  # the policy rule that set the deadlines (from the dispatch)
     released: bool = False  # the assignee's load was given back (AssignmentReleased sent)
+    alerted: tuple[int, ...] = (0, 0, 0)  # per stage, how many of its WARNINGS have been decided
 
-    def pending(self) -> list[datetime]:
-        """Event times at which something is still to be decided: deadlines, the end of an acceptance window,
-        and the release of the assignee when the case ended (decided in time order with the escalations, so
-        the holder released is the one of a live run, however late the dispatch was read)."""
+    def pending(self, timing: SlaTiming, leads: Leads) -> list[datetime]:
+        """Watermarks at which something is still to be decided: warnings, deadlines, the end of an acceptance
+        window, and the release of the assignee when the case ended (decided in time order with the
+        escalations, so the holder released is the one of a live run, however late the dispatch was read)."""
         due: list[datetime] = []
         if self.deadlines is not None:
-            due += [d for d, done in zip(self.deadlines, self.decided, strict=True) if not done]
+            for i, deadline in enumerate(self.deadlines):
+                if self.decided[i]:
+                    continue
+                due.append(deadline)
+                warning = self.warning(i, leads)
+                if warning is not None:
+                    due.append(warning[1] - timing.lateness)  # the clock without the lateness passes it
         a = self.assignment
         if a is not None:
             if a.escalate_at is not None:
@@ -104,17 +121,24 @@ class Case:
                 due.append(self.cancelled_at)
         return due
 
-    def next_due(self, timing: SlaTiming) -> datetime | None:
+    def warning(self, i: int, leads: Leads) -> tuple[str, datetime] | None:
+        """Stage ``i``'s next warning still to decide, and the event time it is about; None when none is left."""
+        if self.deadlines is None or self.decided[i] or self.alerted[i] >= len(WARNINGS):
+            return None
+        kind = WARNINGS[self.alerted[i]]
+        return kind, self.deadlines[i] - leads[i] if kind == "SlaAtRisk" else self.deadlines[i]
+
+    def next_due(self, timing: SlaTiming, leads: Leads) -> datetime | None:
         """When ``advance`` next has work: a decision, or forgetting a settled case (so state stays bounded)."""
-        due = self.pending()
+        due = self.pending(timing, leads)
         if not due and not self.held and self.last_at is not None:
             due.append(self.last_at + timing.retention)
         return min(due) if due else None
 
-    def expired(self, watermark: datetime, timing: SlaTiming) -> bool:
+    def expired(self, watermark: datetime, timing: SlaTiming, leads: Leads) -> bool:
         """Nothing left to decide and quiet for the retention period: forget it."""
         return (
-            not self.pending()
+            not self.pending(timing, leads)
             and not self.held
             and self.last_at is not None
             and watermark > self.last_at + timing.retention
@@ -246,10 +270,11 @@ def orphans(case: Case, event_ids: set[str], lateness: timedelta) -> tuple[Case,
 
 
 def advance(case: Case, watermark: datetime, timing: SlaTiming, district: District) -> tuple[Case, list[Event]]:
-    """Decide every deadline and escalation that the watermark has passed, in time order."""
+    """Decide every warning, deadline and escalation that the watermark has passed, in time order."""
     out: list[Event] = []
+    leads = district.sla.lead_times
     while True:
-        due = [d for d in case.pending() if d < watermark]
+        due = [d for d in case.pending(timing, leads) if d < watermark]
         if not due:
             return case, out
         case, events = _step(case, min(due), timing, district)
@@ -259,6 +284,12 @@ def advance(case: Case, watermark: datetime, timing: SlaTiming, district: Distri
 def _step(case: Case, due: datetime, timing: SlaTiming, district: District) -> tuple[Case, list[Event]]:
     a = case.assignment
     if case.deadlines is not None:
+        leads = district.sla.lead_times
+        for i in range(len(STAGES)):  # at one time, warnings come before breaches
+            warning = case.warning(i, leads)
+            if warning is not None and warning[1] - timing.lateness <= due:
+                alerted = tuple(n + 1 if j == i else n for j, n in enumerate(case.alerted))
+                return replace(case, alerted=alerted), _warn(case, i, *warning)
         for i, deadline in enumerate(case.deadlines):
             if not case.decided[i] and deadline <= due:
                 decided = tuple(d or j == i for j, d in enumerate(case.decided))
@@ -298,6 +329,32 @@ def _breach(case: Case, i: int, timing: SlaTiming) -> list[Event]:
             },
         )
     ]
+
+
+def _warn(case: Case, i: int, kind: str, at: datetime) -> list[Event]:
+    """The clock has passed ``at`` (the deadline less its lead, or the deadline): unless what the log has shown
+    so far meets or cancels the stage by then, warn the command room."""
+    assert case.deadlines is not None and case.assignment is not None
+    settled = [t for t in (case.met[i], case.cancelled_at) if t is not None]
+    if settled and min(settled) <= at:
+        return []
+    a, deadline = case.assignment, case.deadlines[i]
+    fields: dict[str, Any] = {
+        "event_id": derived_id(case.case_id, f"{kind}/{STAGES[i]}"),
+        "occurred_at": at + MS,
+        "source": WORKER_SOURCE,
+        "case_id": case.case_id,
+        "stage": STAGES[i],
+        "deadline": deadline,
+        "street_code": a.street,
+        "grid_code": a.grid,
+        "team": a.team,
+        "assignee_id": a.assignee,
+        "sla_rule": case.sla_rule,
+    }
+    if kind == "SlaAtRisk":
+        fields["lead_ms"] = int((deadline - at) / MS)
+    return [Event(kind, fields)]
 
 
 def _escalate(case: Case, a: Assignment, timing: SlaTiming, district: District) -> tuple[Case, list[Event]]:

@@ -5,6 +5,10 @@ one whose location now resolves to another street, is recognised here (alarms ar
 ``alarm_id``, so every copy comes to this partition) and triaged no more, so a case is dispatched
 once across streets. The first copy in the log wins; it is remembered for the retention.
 
+An alarm whose category the district's taxonomy does not know breaks the contract (``category`` is "a code
+of the district's taxonomy") and cannot be routed: it is dead-lettered (``UnknownCategory``) and not
+remembered, so once the taxonomy has the code, ``alarmflow deadletter redrive`` sends it through again.
+
 After a batch whose watermark moved, the engine announces it (ClockTicked ``alarms/<n>``) to every
 routing partition, once the batch's triages are acknowledged: the street engines merge alarms from
 every alarms partition and trust an event time only once all of them have passed it.
@@ -12,15 +16,17 @@ every alarms partition and trust an event time only once all of them have passed
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
+from schemas.event import Event
 from streams.domain.clock import PartitionClock, announcement
 from streams.domain.district import Disposition, District
 from streams.domain.engine import META, Agenda, Changes, Emit, Record, flush_order
-from streams.domain.routing import Alarm, decide, triaged_event
+from streams.domain.routing import WORKER_SOURCE, Alarm, decide, derived_id, triaged_event
+
+UNKNOWN_CATEGORY = "UnknownCategory"
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,7 @@ class TriageEngine:
                 return out
             meta.clock = meta.clock.on_tick(record.appended_at, self.lateness)
         elif event.type == "AlarmReceived":
-            out += self._triage(state, event.fields)
+            out += self._triage(state, record)
             meta.clock = meta.clock.on_data(event.occurred_at, record.appended_at, self.lateness)
         state.changes.put(META)
         watermark = meta.clock.watermark
@@ -97,10 +103,13 @@ class TriageEngine:
                 state.changes.delete(alarm_id)
         return out
 
-    def _triage(self, state: TriagePartition, fields: Mapping[str, Any]) -> list[Emit]:
+    def _triage(self, state: TriagePartition, record: Record) -> list[Emit]:
+        fields = record.event.fields
         alarm_id = fields["alarm_id"]
         if alarm_id in state.seen:
             return []  # a re-send of an alarm already triaged: the first copy decides
+        if self.district.category(fields["category"]) is None:
+            return [Emit("deadletter", unknown_category(record))]
         phone = fields.get("caller_phone")
         alarm = Alarm.from_fields(fields, self.token(phone) if phone else None)
         decision, location = decide(alarm, self.district)
@@ -129,3 +138,26 @@ class TriageEngine:
             Emit("routing", announcement(f"alarms/{partition}", at, state.meta.read_to), partition=target, after=True)
             for target in range(self.routing_partitions)
         ]
+
+
+def unknown_category(record: Record) -> Event:
+    """The DeadLettered for an alarm whose category is not in the taxonomy: its bytes kept for a re-drive."""
+    topic, partition, offset = record.origin
+    origin = f"{topic}/{partition}/{offset}"
+    return Event(
+        "DeadLettered",
+        {
+            "event_id": derived_id(origin, UNKNOWN_CATEGORY),
+            "occurred_at": record.appended_at,
+            "source": WORKER_SOURCE,
+            "origin": origin,
+            "source_topic": topic,
+            "source_partition": partition,
+            "source_offset": offset,
+            "source_key": record.key,
+            "error_class": UNKNOWN_CATEGORY,
+            "reason": f"category {record.event.fields['category']!r} of alarm {record.event.fields['alarm_id']!r} "
+            "is not in the district's taxonomy (categories.json): add it, restart the workers, then re-drive",
+            "payload": record.value,
+        },
+    )

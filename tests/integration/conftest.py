@@ -137,18 +137,19 @@ def free_port() -> int:
     return _free_port()
 
 
-@pytest.fixture
-def stack(broker: str, tmp_path: Path) -> Iterator[Stack]:
+def make_stack(var_dir: Path, **extra_env: str) -> Stack:
+    """A fresh namespace: its own topics, consumer groups, database path and ports."""
     ns = f"t{uuid.uuid4().hex[:10]}"
-    port = _free_port()
     env = {
         **os.environ,
         "ALARMFLOW_TOPIC_PREFIX": ns,
         "ALARMFLOW_APP_ID": ns,
-        "ALARMFLOW_VAR_DIR": str(tmp_path),
-        "ALARMFLOW_WEB_PORT": str(port),
+        "ALARMFLOW_VAR_DIR": str(var_dir),
+        "ALARMFLOW_WEB_PORT": str(_free_port()),
+        "ALARMFLOW_CLICKHOUSE_HTTP_PORT": str(_free_port()),
         "ALARMFLOW_PHONE_HMAC_KEY": "integration-test-key-0123456789",
         "ALARMFLOW_BATCH_WITHIN_MS": "200",
+        **extra_env,
     }
     settings = Settings.from_env(env)
     asyncio.run(
@@ -158,7 +159,12 @@ def stack(broker: str, tmp_path: Path) -> Iterator[Stack]:
             partitions=settings.partitions,
         )
     )
-    s = Stack(settings, env)
+    return Stack(settings, env)
+
+
+@pytest.fixture
+def stack(broker: str, tmp_path: Path) -> Iterator[Stack]:
+    s = make_stack(tmp_path)
     yield s
     for proc in s.workers:
         s.stop(proc, signal.SIGKILL)

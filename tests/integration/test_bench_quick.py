@@ -28,6 +28,7 @@ REQUIRED: dict[str, list[tuple[str, ...]]] = {
     ],
     "latency": [("queryable_ms", "p50"), ("queryable_ms", "p99"), ("sla_ms", "p50"), ("sla_ms", "p99")],
     "scale": [("one_worker",), ("two_workers",), ("ratio",)],
+    "isolation": [("alone_events_per_s",), ("with_analyst_events_per_s",), ("ratio",)],
     "memory": [],
 }
 
@@ -91,7 +92,9 @@ def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
     assert floor["ratio"] == round(floor["worker_us_per_input"] / floor["floor_us_per_input"], 2)
 
     metrics = {t["metric"]: t for t in data["targets"]}
-    assert len(metrics) == 7
+    isolation = data["figures"]["isolation"]
+    assert sum(isolation["analyst_queries_answered"]) > 0, isolation  # the analyst loop did run
+    assert len(metrics) == 8
     for target in metrics.values():
         assert target["value"] > 0 and target["met"] in (True, False), target
         if not target["met"]:

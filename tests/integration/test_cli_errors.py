@@ -109,7 +109,7 @@ def test_query_never_opens_the_database_another_process_holds(stack: Stack) -> N
         done = _cli("query", "SELECT 1", env=stack.env)
         assert done.returncode == 2, done.stderr
         line = _one_line(done)
-        assert f"held by another process (pid {holder.pid})" in line and stack.settings.web_url in line
+        assert f"held by another process (pid {holder.pid})" in line and stack.settings.clickhouse_http_url in line
     finally:
         holder.kill()
         holder.wait()
@@ -120,11 +120,13 @@ def test_query_never_opens_the_database_another_process_holds(stack: Stack) -> N
 
 @pytest.fixture
 def failing_endpoint() -> Iterator[int]:
-    """Something on the worker's port that answers every query with a 500."""
+    """Something on the worker's ClickHouse HTTP port that answers every request with a 500."""
 
     class Failing(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             self.send_error(500, "boom")
+
+        do_GET = do_POST
 
         def log_message(self, *args: object) -> None:
             pass
@@ -139,11 +141,11 @@ def failing_endpoint() -> Iterator[int]:
 def test_query_says_so_when_the_workers_endpoint_fails_and_does_not_open_the_database(
     stack: Stack, failing_endpoint: int
 ) -> None:
-    env = {**stack.env, "ALARMFLOW_WEB_PORT": str(failing_endpoint)}
+    env = {**stack.env, "ALARMFLOW_CLICKHOUSE_HTTP_PORT": str(failing_endpoint)}
     started = time.monotonic()
     done = _cli("query", "SELECT 1", env=env)
     assert done.returncode != 0
-    assert "failed the query: HTTP 500" in done.stderr, done.stderr
+    assert "failed the query" in done.stderr and "500" in done.stderr, done.stderr
     assert time.monotonic() - started < 60
     assert not (stack.settings.var_dir / "clickhouse").exists()  # never opened alongside the worker
 

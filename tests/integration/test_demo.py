@@ -3,11 +3,13 @@ page is written, the stream equals the batch recount, and nothing is left runnin
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,7 @@ def _demo_env(tmp_path: Path) -> dict[str, str]:
         "ALARMFLOW_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
         "ALARMFLOW_KAFKA_CONTROLLER_PORT": str(free_port()),
         "ALARMFLOW_WEB_PORT": str(free_port()),
+        "ALARMFLOW_CLICKHOUSE_HTTP_PORT": str(free_port()),
     }
 
 
@@ -44,24 +47,52 @@ def _leftovers(tmp_path: Path) -> list[str]:
     return found
 
 
-def test_the_demo_prints_the_report_writes_the_page_and_stops_everything(tmp_path: Path) -> None:
+def test_the_demo_prints_the_report_writes_the_page_stays_up_with_the_board_and_stops_everything(
+    tmp_path: Path,
+) -> None:
     html = tmp_path / "report.html"
-    result = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "demo", "--days", "2", "--play-seconds", "8", "--html", str(html)],
-        env=_demo_env(tmp_path),
+    env = _demo_env(tmp_path)
+    args = ["demo", "--days", "2", "--play-seconds", "8", "--html", str(html), "--stay"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", *args],
+        env=env,
         cwd=REPO,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=900,
-        check=False,
     )
-    out = result.stdout + result.stderr
-    assert result.returncode == 0, out[-5000:]
-    for heading in ("SLA per stage", "Success rate", "Outcome mix", "Hotspot agenda", "Dead letters"):
-        assert heading in out, heading
-    assert "0 difference(s) between the stream and a batch recount" in out, out[-3000:]
-    page = html.read_text(encoding="utf-8")
-    assert page.count("<svg") == 4 and "<script" not in page and "Hotspot agenda" in page
+    try:
+        assert proc.stdout is not None
+        lines = []
+        deadline = time.monotonic() + 900
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("== staying up") or time.monotonic() > deadline:
+                break
+        out = "".join(lines)
+        board = f"http://127.0.0.1:{env['ALARMFLOW_WEB_PORT']}/board"
+        assert f"== the command room's live board: {board}" in out, out[-5000:]
+        assert "== staying up" in out, out[-5000:]
+        for heading in ("SLA per stage", "Success rate", "Outcome mix", "Hotspot agenda", "Dead letters"):
+            assert heading in out, heading
+        assert "0 difference(s) between the stream and a batch recount" in out, out[-3000:]
+        page = html.read_text(encoding="utf-8")
+        assert page.count("<svg") == 4 and "<script" not in page and "Hotspot agenda" in page
+        # Still up after the report: the board answers with the simulated days.
+        snapshot = json.loads(urllib.request.urlopen(f"{board}.json", timeout=30).read())
+        assert [s["stage"] for s in snapshot["compliance"]] == ["accept", "contact", "arrive"], snapshot
+        sql = json.dumps({"sql": "SELECT count() FROM v_deadletters"}).encode()
+        letters = json.loads(urllib.request.urlopen(board.replace("/board", "/query"), data=sql, timeout=30).read())
+        assert snapshot["deadletters"]["total"] == letters["rows"][0][0]
+        assert "<html" in urllib.request.urlopen(board, timeout=30).read().decode()
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=120)
+        assert "stopped the worker and the broker" in rest, rest[-3000:]
+        assert proc.returncode == 0, rest[-3000:]  # Ctrl-C is how a --stay demo ends
+    finally:
+        if proc.poll() is None:  # a failed assertion above: stop the demo all the same
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=120)
     assert _leftovers(tmp_path) == []
 
 

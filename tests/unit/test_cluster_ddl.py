@@ -83,7 +83,7 @@ def test_every_table_becomes_a_replicated_local_table_and_a_distributed_one_unde
 
 
 def test_each_case_stays_on_one_shard() -> None:
-    keyed_by_case = {"events", "triage", "dispatches", "sla_breaches", "reassignments", "lifecycle"}
+    keyed_by_case = {"events", "triage", "dispatches", "sla_breaches", "sla_alerts", "reassignments", "lifecycle"}
     for _, statement in source_statements():
         m = re.match(r"CREATE TABLE IF NOT EXISTS (\w+)", statement)
         if m and m.group(1) in keyed_by_case:
@@ -91,6 +91,7 @@ def test_each_case_stays_on_one_shard() -> None:
     # The others are keyed by what their ReplacingMergeTree collapses on (or its Kafka key), never by random.
     assert SHARDING_KEYS == {
         "deadletters": "cityHash64(origin)",
+        "deadletter_redrives": "cityHash64(origin)",
         "outcome_daily": "cityHash64(stats_key)",
         "hotspots": "cityHash64(hotspot_id)",
         "schema_migrations": "cityHash64(name)",
@@ -255,3 +256,32 @@ def test_the_cluster_setting_needs_a_server_and_an_identifier() -> None:
     assert "ALARMFLOW_CLICKHOUSE_CLUSTER" in env_names()
     for readme in ("README.md", "deploy/README.md"):
         assert "`ALARMFLOW_CLICKHOUSE_CLUSTER`" in (REPO / readme).read_text(encoding="utf-8"), readme
+
+
+class LedgerClient(RecordingClient):
+    """A RecordingClient whose ledger already lists ``done``."""
+
+    def __init__(self, done: list[str]) -> None:
+        super().__init__()
+        self.done = done
+
+    def query(self, sql: str) -> Any:
+        return type("Result", (), {"result_rows": [[name] for name in self.done]})()
+
+
+@pytest.mark.parametrize("cluster", ["", CLUSTER])
+def test_a_gap_in_the_numbering_is_applied_in_order_and_a_file_filling_it_later_is_applied_then(
+    cluster: str, tmp_path: Path
+) -> None:
+    """Helpers number their migrations ahead (0007 may land before 0006): order is by name, gaps are fine."""
+    table = "CREATE TABLE IF NOT EXISTS {} (case_id String) ENGINE = MergeTree ORDER BY case_id;\n"
+    (tmp_path / "0005_a.sql").write_text(table.format("a"))
+    (tmp_path / "0007_c.sql").write_text(table.format("c"))
+    first = LedgerClient([])
+    assert migrate(first, tmp_path, cluster) == ["0005_a.sql", "0007_c.sql"]  # type: ignore[arg-type]
+    (tmp_path / "0006_b.sql").write_text(table.format("b"))
+    later = LedgerClient(["0005_a.sql", "0007_c.sql"])
+    assert migrate(later, tmp_path, cluster) == ["0006_b.sql"]  # type: ignore[arg-type]
+    created = [m.group(1) for c in later.commands if (m := re.search(r"CREATE TABLE IF NOT EXISTS (\w+)", c))]
+    names = [n.removesuffix("_local") for n in created if not n.startswith("schema_migrations")]
+    assert list(dict.fromkeys(names)) == ["a", "b", "c"]  # every statement again, in name order

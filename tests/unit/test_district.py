@@ -10,7 +10,7 @@ import shutil
 import sys
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from streams.domain.district import (
+    ISSUE_LEADS,
     SEED_TARGETS,
     District,
     GridKind,
@@ -32,6 +33,7 @@ from streams.errors import AlarmflowError
 from streams.reference_files import DEFAULT_DIRECTORY, load_district
 
 HEZHUANG, YIPENG = "330114005", "330114006"
+SECOND = timedelta(seconds=1)
 DAY = datetime(2026, 5, 12)  # naive: local Asia/Shanghai wall-clock time
 
 
@@ -221,6 +223,23 @@ def test_the_shipped_policy_is_the_seed_1_3_8_minutes_for_every_case_and_nothing
     assert district.sla.default == SEED_TARGETS
 
 
+def test_the_shipped_leads_are_issue_11s_warning_times_with_their_basis(district: District) -> None:
+    """The seed sets targets, not warnings: the leads are the command room's operating choice from issue 11 §2."""
+    assert district.sla.leads == {"accept": 20 * SECOND, "contact": 60 * SECOND, "arrive": 120 * SECOND}
+    assert district.sla.lead_times == (20 * SECOND, 60 * SECOND, 120 * SECOND)
+    assert "issue 11" in district.sla.leads_basis
+    assert "at-risk warnings 20/60/120 s before the deadlines (basis: issue 11" in district.sla.describe()
+
+
+def test_a_policy_without_leads_gets_issue_11s_and_its_own_leads_win() -> None:
+    docs = small_docs()
+    assert District.from_documents(docs).sla.leads == ISSUE_LEADS
+    put(SL, ["leads"], {**LEADS, "accept_s": 5})(docs)
+    policy = District.from_documents(docs).sla
+    assert policy.lead_times == (5 * SECOND, 60 * SECOND, 120 * SECOND)
+    assert policy.leads_basis == "the command room's choice"
+
+
 def test_the_override_example_is_not_loaded_but_is_valid_when_an_operator_installs_it(tmp_path: Path) -> None:
     example = DEFAULT_DIRECTORY / "examples" / "sla.overrides.example.json"
     assert example.exists() and not (DEFAULT_DIRECTORY / "sla.json").read_text(encoding="utf-8").count("EXAMPLE")
@@ -336,6 +355,7 @@ def drop(file: str) -> Edit:
 ST, G, R, GZ, C, SL = "streets.json", "grids.geojson", "roster.json", "gazetteer.json", "categories.json", "sla.json"
 BOWTIE = [[[WEST, SOUTH], [WEST + SIZE, SOUTH + SIZE], [WEST + SIZE, SOUTH], [WEST, SOUTH + SIZE], [WEST, SOUTH]]]
 TIMING = {"accept_s": 60, "basis": "a written rule"}
+LEADS = {"accept_s": 20, "contact_s": 60, "arrive_s": 120, "basis": "the command room's choice"}
 
 BROKEN: list[tuple[str, Edit, str]] = [
     (SL, drop(SL), "document missing"),
@@ -389,6 +409,10 @@ BROKEN: list[tuple[str, Edit, str]] = [
     (SL, put(SL, ["by_priority", "1", "basis"], " "), "an override needs a 'basis' naming the written rule"),
     (SL, put(SL, ["by_category", "crime.theft"], {"arrive_s": 300}), "an override needs a 'basis'"),
     (SL, put(SL, ["by_category", "crime.theft", "arrive_s"], 100), "crime.theft at priority 1 resolves"),
+    (SL, put(SL, ["leads"], {"accept_s": 20, "contact_s": 60, "arrive_s": 120}), "leads: an override needs a 'basis'"),
+    (SL, put(SL, ["leads"], {"accept_s": 20, "arrive_s": 120, "basis": "b"}), "leads must give all of accept_s"),
+    (SL, put(SL, ["leads"], {**LEADS, "accept_s": 0}), "leads: accept_s must be a positive whole number"),
+    (SL, put(SL, ["leads"], {**LEADS, "warn_s": 5}), "leads has unknown key 'warn_s'"),
 ]
 
 

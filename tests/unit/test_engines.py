@@ -7,6 +7,7 @@ import json
 import random
 import uuid
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 from schemas.event import Event
 from streams.agents.wiring import OutcomeBinding, StreetBinding, TriageBinding
 from streams.domain.clock import announcement
-from streams.domain.district import LOCAL_TZ, Disposition
+from streams.domain.district import LOCAL_TZ, Category, Disposition, Team
 from streams.domain.engine import META, Changes, Emit, Record
 from streams.domain.hotspots import HotspotPolicy, HotspotRule
 from streams.domain.outcome_engine import OutcomeEngine
@@ -346,6 +347,26 @@ def test_an_alarm_resent_with_a_new_event_id_and_another_street_is_triaged_and_r
     assert [e for e in h.feed(resent) if not e.after] == []  # remembered across a restart
 
 
+def test_an_alarm_of_an_unknown_category_is_dead_lettered_unremembered_and_triaged_once_the_taxonomy_knows_it() -> None:
+    h = triage()
+    unknown = received(alarm("U1", T0, category="noise.unheard_of"))
+    out = [e for e in h.feed(unknown) if not e.after]
+    assert [(e.topic, e.event.type, e.event.fields["error_class"]) for e in out] == [
+        ("deadletter", "DeadLettered", "UnknownCategory")
+    ]
+    letter = out[0].event.fields
+    assert letter["origin"] == "t.in/0/0" and letter["payload"] == b"v" and letter["source_key"] == b"k"
+    assert "noise.unheard_of" in letter["reason"]
+    assert "U1" not in h.engine.partitions[0].seen  # not triaged, so not a duplicate when it comes again
+    added = Category("noise.unheard_of", "新噪声", Disposition.NON_POLICE, Team.GRID_WORKER)
+    known = replace(DISTRICT, categories=(*DISTRICT.categories, added))
+    h.make = lambda: TriageEngine(known, timedelta(seconds=60), RETENTION, 2, lambda phone: f"token:{phone}")
+    h.restart()  # the worker restarted with the new reference data; the re-drive brings the same bytes
+    again = [e for e in h.feed(unknown) if not e.after]
+    assert [e.topic for e in again] == ["case-events", "routing"]
+    assert [e for e in h.feed(unknown) if not e.after] == []  # a second re-drive changes nothing
+
+
 def test_seen_alarms_are_forgotten_after_the_retention_and_progress_is_announced() -> None:
     h = triage()
     for i in range(20):
@@ -482,3 +503,32 @@ def test_a_key_created_and_deleted_between_flushes_is_not_logged_but_one_logged_
     changes.put("h/1", new=True)  # created again: the log still holds the old value
     changes.delete("h/1")
     assert changes.drain() == ([], ["h/1"])
+
+
+def _outcome_records(seed: int) -> list[Event]:
+    rng = random.Random(seed)
+    out: list[Event] = []
+    for i in range(30):
+        at = T0 + timedelta(hours=i * rng.choice([1, 3, 9]))
+        out += counted(f"C{rng.randrange(12)}", at, rng.choice(["RESOLVED", "REFERRED", "UNRESOLVED"]))
+        if rng.random() < 0.3:
+            out += [announcement("cases/0", at - RETENTION), announcement("cases/1", at - RETENTION)]
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 1000), size=st.integers(1, 6), crash=st.integers(0, 30), cut=st.integers(0, 12))
+def test_a_crash_logging_part_of_an_outcome_batch_gives_the_same_versions_and_state(
+    seed: int, size: int, crash: int, cut: int
+) -> None:
+    """An aggregate is stored as its head and one entry per case: whatever prefix of a batch's records reached the
+    changelog, the restarted engine publishes the same stats versions (their ids) and ends in the same state."""
+    records = _outcome_records(seed)
+
+    def make() -> OutcomeBinding:
+        return OutcomeBinding(OutcomeEngine(2, RETENTION, frozenset({"RESOLVED"})))
+
+    clean_sent, clean_store = _crash_run(make, records, size, None, 0)
+    sent, store = _crash_run(make, records, size, crash, cut)
+    assert sent == clean_sent
+    assert store == clean_store

@@ -504,3 +504,4 @@ def test_state_stays_bounded_over_many_closed_cases() -> None:
     assert held <= (timedelta(hours=2) + timedelta(minutes=30)) / gap + 5, held
     agenda = sim.engine.partitions[0].due
     assert len(agenda) <= held  # one live entry per case, however often each was saved
+    assert agenda.stored <= 2 * held + agenda.SLACK  # and the heap behind it holds no trail of old ones
