@@ -22,11 +22,11 @@ from rich.progress import Progress
 
 from bench import profiling, report, snapshot
 from bench.broker import broker
-from bench.config import FULL, QUICK, Sizes
+from bench.config import FULL, QUICK, WORKLOADS, Sizes
 from bench.context import Context
 from bench.figures import decode, floor, isolation, latency, memory, raw, scale, sink, worker
 from bench.machine import describe
-from bench.workload import create_topics, publish, upstream
+from bench.workload import create_topics, describe_workload, publish, upstream
 
 Figure = Callable[[Context], dict[str, Any]]
 FIGURES: tuple[tuple[str, Figure], ...] = (
@@ -51,6 +51,13 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--repetitions", type=int)
     p.add_argument("--size", action="append", default=[], metavar="NAME=N", help="any field of bench.config.Sizes")
     p.add_argument("--figures", help="comma-separated subset (raw always runs)")
+    p.add_argument(
+        "--workload",
+        choices=sorted(WORKLOADS),
+        default="street",
+        help="street: one street (deploy/district, the default; comparable with older results); "
+        "city: every street of deploy/city (40), for the input and every worker",
+    )
     p.add_argument("--no-profile", action="store_true", help="skip the cProfile'd worker run")
     p.add_argument("--keep", action="store_true", help="keep var/bench/<run> (logs, district copies)")
     p.add_argument("--report", type=Path, metavar="FILE", help="recompute the targets of a results file, print it")
@@ -81,14 +88,15 @@ def _prepare(ctx: Context) -> dict[str, Any]:
     start = time.monotonic()
     with Progress(console=ctx.console, transient=True) as progress:
         bar = progress.add_task("publishing the input", total=ctx.sizes.events)
-        events = upstream(ctx.sizes.events, ctx.sizes.sim_rate_per_day)
+        events = upstream(ctx.sizes.events, ctx.sizes.sim_rate_per_day, workload=ctx.workload)
         sent = asyncio.run(publish(ctx.base, ctx.codec, events, lambda n: progress.advance(bar, n)))
     ctx.log(f"published {sent} messages in {time.monotonic() - start:.0f}s")
     return {
         "messages": sent,
         "topics": ctx.input_topics(),
         "partitions": ctx.sizes.partitions,
-        "source": f"streams.simulator (seed 1, {ctx.sizes.sim_rate_per_day:.0f} alarms/day, default imperfections)",
+        "source": f"streams.simulator (seed 1, {ctx.sizes.sim_rate_per_day:.0f} alarms/day, default imperfections, "
+        f"workload {ctx.workload.name}: deploy/{ctx.workload.district}, street {ctx.workload.street})",
         "publish_s": round(time.monotonic() - start, 1),
     }
 
@@ -116,6 +124,9 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         "machine": describe(),
         "code": snapshot.git_state(),
         "sizes": asdict(sizes),
+        "workload": describe_workload(
+            WORKLOADS[args.workload], sizes.sim_rate_per_day, sorted({sizes.partitions, sizes.scale_partitions})
+        ),
         "figures": {},
     }
     start = time.monotonic()
@@ -124,7 +135,9 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         with broker(args.quick) as b:
             results["broker"] = {"bootstrap": b.settings.kafka_bootstrap, "started_by_bench": b.own}
             base = replace(b.settings, topic_prefix=run_id, partitions=sizes.partitions)
-            ctx = Context(sizes, args.quick, base, run_dir, code_dir, console, results=results["figures"])
+            workload = WORKLOADS[args.workload]
+            figures = results["figures"]
+            ctx = Context(sizes, args.quick, base, run_dir, code_dir, console, results=figures, workload=workload)
             results["input"] = _prepare(ctx)
             for name, figure in FIGURES:
                 if name in wanted:

@@ -1,8 +1,11 @@
-"""How big each figure runs: the full sizes the issue asks for, and tiny ones for ``--quick`` (CI)."""
+"""How big each figure runs (the full sizes the issue asks for, and tiny ones for ``--quick``, CI), and on which
+workload (``--workload``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from streams.simulator.config import ALL_STREETS, HEZHUANG
 
 
 @dataclass(frozen=True)
@@ -55,3 +58,17 @@ QUICK = Sizes(
     stall_s=90.0,
 )
 FULL = Sizes()
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Which district the input comes from, and which of its streets call (bench/workload.py: upstream)."""
+
+    name: str
+    district: str  # a folder under deploy/; every worker gets it as ALARMFLOW_DISTRICT_DIR (in the code snapshot)
+    street: str  # a street code, or ALL_STREETS: every street, the rate shared by grid weight
+
+
+STREET = Workload("street", "district", HEZHUANG)  # the default: older results stay comparable
+CITY = Workload("city", "city", ALL_STREETS)  # deploy/city: 40 streets
+WORKLOADS = {w.name: w for w in (STREET, CITY)}

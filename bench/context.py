@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.console import Console
 
-from bench.config import Sizes
+from bench.config import STREET, Sizes, Workload
 from schemas.codec import Codec
 from streams.settings import Settings
 
@@ -39,9 +39,15 @@ class Context:
     phone_key: str = field(default_factory=lambda: secrets.token_hex(16))
     records: list[Record] = field(default_factory=list)  # the input topic, read once
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    workload: Workload = STREET
 
     def log(self, text: str) -> None:
         self.console.log(text)
+
+    @property
+    def district_dir(self) -> Path:
+        """The workload's district in the code snapshot: every worker of the run loads it."""
+        return self.code_dir / "deploy" / self.workload.district
 
     def input_topics(self) -> list[str]:
         return [self.base.topic(t) for t in INPUT_TOPICS]

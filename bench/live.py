@@ -20,6 +20,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from bench.config import STREET, Workload
 from bench.workload import upstream
 from schemas.codec import Codec
 from streams.settings import Settings
@@ -45,9 +46,17 @@ def _now_iso() -> str:
 class Load:
     """Sends the simulator's messages at ``rate`` per second, re-stamped to the wall clock."""
 
-    def __init__(self, settings: Settings, codec: Codec, kafka: AIOKafkaProducer, rate: float, tag: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        codec: Codec,
+        kafka: AIOKafkaProducer,
+        rate: float,
+        tag: str,
+        workload: Workload = STREET,
+    ) -> None:
         self.settings, self.codec, self.kafka, self.rate, self.tag = settings, codec, kafka, rate, tag
-        self.source: Iterator[SimEvent] = upstream(10_000_000, rate_per_day=100_000, seed=2)
+        self.source: Iterator[SimEvent] = upstream(10_000_000, rate_per_day=100_000, seed=2, workload=workload)
         self.template = next(e.value for e in self.source if e.type == "AlarmReceived" and isinstance(e.value, dict))
         self.row_every = max(1, int(rate / 20))  # about 20 row probes a second
         self.probe_seq = 0

@@ -155,6 +155,8 @@ def table(results: Results) -> Table:
     )
     for column in ("figure", "median [min – max]", "unit", "detail"):
         t.add_column(escape(column))
+    if "workload" in results:  # results before the option have none: they ran the one-street workload
+        t.add_row("workload", results["workload"]["name"], "", _workload(results["workload"]))
     for name in FIGURES:
         fig = results.get("figures", {}).get(name)
         if fig is None:
@@ -169,6 +171,17 @@ def table(results: Results) -> Table:
         mark = {True: "met", False: f"MISSED (x{target.get('missed_by_factor')})", None: "n/a"}[target["met"]]
         t.add_row("target", f"{target['metric']} {target['op']} {target['target']}", "", f"{target['value']} {mark}")
     return t
+
+
+def _workload(w: dict[str, Any]) -> str:
+    per, spread = w["alarms_per_street_per_day"], w["routing_share_by_partition"]
+    widest = max(spread, key=int)
+    return escape(
+        f"{w['streets']} streets, {w['grids']:,} grids, {w['members']:,} members ({w['district_dir']}); "
+        f"{w['alarms_per_day']:,.0f} alarms/day, {w['messages_per_day']:,} messages/day; per street "
+        f"{per['min']:,.0f} – {per['max']:,.0f} alarms/day; busiest of {widest} routing partitions "
+        f"{max(spread[widest]):.0%}"
+    )
 
 
 def _detail(name: str, fig: dict[str, Any]) -> str:

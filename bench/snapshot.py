@@ -10,7 +10,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("schemas", "streams", "projections", "chaos", "bench")
-DATA = ("deploy/district",)
+DATA = ("deploy/district", "deploy/city")
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "results")
 
 

@@ -98,6 +98,7 @@ def worker_env(ctx: Context, prefix: str, app_id: str, var_dir: Path, **extra: s
         ALARMFLOW_PHONE_HMAC_KEY=ctx.phone_key,
         ALARMFLOW_PARTITIONS=str(ctx.sizes.partitions),
         ALARMFLOW_LOG_LEVEL="warning",
+        ALARMFLOW_DISTRICT_DIR=str(ctx.district_dir),  # the workload's district (--workload)
         PYTHONPATH=str(ctx.code_dir),
     )
     env.update(extra)

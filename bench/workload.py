@@ -1,6 +1,8 @@
 """The bench's input: the district simulator's upstream traffic, published once and copied byte for byte.
 
-Switching the source of events is one line: ``upstream`` below.
+Switching the source of events is one line: ``upstream`` below. Two workloads (``--workload``): ``street``, one
+street (Hezhuang, deploy/district), the default so older results stay comparable; and ``city``, every street of
+deploy/city (40 streets), the rate shared by grid weight.
 """
 
 from __future__ import annotations
@@ -9,34 +11,90 @@ import asyncio
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from itertools import islice
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner
 
+from bench.config import STREET, Workload
 from bench.context import Record
+from bench.snapshot import REPO
 from schemas.codec import Codec
 from streams.kafka_admin import ensure_topics
 from streams.kafka_io import producer, settle
 from streams.reference_files import load_district
 from streams.settings import TOPIC_SUFFIXES, Settings
-from streams.simulator.config import SimConfig
-from streams.simulator.events import SimEvent
+from streams.simulator import profiles as p
+from streams.simulator.config import ALL_STREETS, DEFAULT_RATE_PER_DAY, SimConfig
+from streams.simulator.events import Delivery, SimEvent
 from streams.simulator.generator import generate
 from streams.simulator.publisher import encode
+from streams.simulator.streets import street_weights
 
 START = datetime(2026, 5, 1, tzinfo=timezone(timedelta(hours=8)))  # the seed report's period; in the past
 MESSAGES_PER_ALARM = 4.0  # what the simulator's defaults give (alarm, field events, duplicates, drain)
 SETTLE_EVERY = 5000
 
 
-def upstream(n: int, rate_per_day: float, seed: int = 1) -> Iterator[SimEvent]:
+def upstream(n: int, rate_per_day: float, seed: int = 1, workload: Workload = STREET) -> Iterator[SimEvent]:
     """The first ``n`` messages of simulated upstream traffic (alarms and field events, with the simulator's
     re-deliveries, disorder and broken messages) from a fixed start, so every run publishes the same bytes."""
     # The hour-of-day profile makes any span's count vary: ask for three times the span, stop at n.
     days = 3 * n / (MESSAGES_PER_ALARM * rate_per_day) + 1
-    config = SimConfig(seed=seed, start=START, days=days, rate_per_day=rate_per_day)
-    return islice(generate(config, load_district()), n)
+    config = SimConfig(seed=seed, start=START, days=days, rate_per_day=rate_per_day, street_code=workload.street)
+    return islice(generate(config, load_district(REPO / "deploy" / workload.district)), n)
+
+
+def describe_workload(workload: Workload, rate_per_day: float, partitions: Sequence[int]) -> dict[str, Any]:
+    """The workload's size and daily volume, and how its alarms spread over the routing topic's partitions
+    (keyed by street: one street is one partition, which bounds what adding agent processes can gain)."""
+    district = load_district(REPO / "deploy" / workload.district)
+    shares = street_weights(district) if workload.street == ALL_STREETS else {workload.street: 1.0}
+    per_street = sorted(rate_per_day * s for s in shares.values())
+    peak = max(p.HOUR_OF_DAY) * max(p.DAY_OF_WEEK)
+    choose = DefaultPartitioner()
+    spread: dict[str, list[float]] = {}
+    for n in partitions:
+        load = [0.0] * n
+        for code, share in shares.items():
+            load[choose(code.encode(), list(range(n)), list(range(n)))] += share
+        spread[str(n)] = [round(x, 3) for x in load]
+    per_alarm = messages_per_alarm(workload)
+    return {
+        "name": workload.name,
+        "district_dir": f"deploy/{workload.district}",
+        "streets": len(shares),
+        "grids": sum(1 for g in district.grids if g.street_code in shares),
+        "members": sum(1 for m in district.members if m.street_code in shares),
+        "places": sum(1 for x in district.places if x.street_code in shares),
+        "alarms_per_day": rate_per_day,
+        "alarms_per_street_per_day": {
+            "min": round(per_street[0], 1),
+            "median": round(per_street[len(per_street) // 2], 1),
+            "max": round(per_street[-1], 1),
+        },
+        "peak_alarms_per_s": round(rate_per_day / 86_400 * peak, 2),
+        "messages_per_alarm": round(per_alarm, 2),
+        "messages_per_day": round(rate_per_day * per_alarm),
+        "routing_share_by_partition": spread,
+        "note": f"a load-test rate: the seed report's Hezhuang has about {DEFAULT_RATE_PER_DAY} alarms a day"
+        + ("; 38 of the 40 streets are synthetic (deploy/city/generate.py)" if workload.street == ALL_STREETS else ""),
+    }
+
+
+def messages_per_alarm(workload: Workload, alarms_per_day: float = 2000) -> float:
+    """Messages the simulator publishes per alarm (field events, re-deliveries, broken ones), over one
+    simulated day whose last cases are drained: the input's own prefix would undercount its last cases."""
+    config = SimConfig(
+        seed=1, start=START, days=1, drain_hours=6, rate_per_day=alarms_per_day, street_code=workload.street
+    )
+    alarms = messages = 0
+    for e in generate(config, load_district(REPO / "deploy" / workload.district)):
+        messages += 1
+        alarms += e.type == "AlarmReceived" and e.delivery is Delivery.ORIGINAL
+    return messages / alarms
 
 
 def all_suffixes(codec: Codec) -> list[str]:

@@ -29,10 +29,10 @@ FALLBACK_RATE = 50.0
 
 
 def short_district(ctx: Context) -> Path:
-    """The shipped district with accept / contact / arrive targets of A, 3A and 8A seconds."""
+    """The workload's district with accept / contact / arrive targets of A, 3A and 8A seconds."""
     target = ctx.run_dir / "district-latency"
     shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(ctx.code_dir / "deploy" / "district", target)
+    shutil.copytree(ctx.district_dir, target)
     a = ctx.sizes.latency_accept_s
     policy = {"default": {"accept_s": a, "contact_s": 3 * a, "arrive_s": 8 * a}, "by_priority": {}, "by_category": {}}
     (target / "sla.json").write_text(json.dumps(policy))
@@ -81,7 +81,7 @@ async def _measure(ctx: Context, settings: Settings, worker: Worker, rate: float
     kafka = producer(settings)
     await kafka.start()
     try:
-        load = Load(settings, ctx.codec, kafka, rate, tag="warm")
+        load = Load(settings, ctx.codec, kafka, rate, tag="warm", workload=ctx.workload)
         await load.offer(min(10.0, ctx.sizes.latency_window_s), Probes(), sla_until=0, sla_every=1)
         windows = []
         for i in range(ctx.sizes.repetitions):

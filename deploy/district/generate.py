@@ -126,7 +126,10 @@ def feature(code: str, name: str, street_code: str, kind: str, poly: Polygon) ->
     }
 
 
-def all_grids() -> dict[str, tuple[str, str, str, Polygon]]:
+Grids = dict[str, tuple[str, str, str, Polygon]]  # grid_code -> (name, street_code, kind, polygon)
+
+
+def all_grids() -> Grids:
     """grid_code -> (name, street_code, kind, polygon), Hezhuang first."""
     out: dict[str, tuple[str, str, str, Polygon]] = {}
     for lat in (HEZHUANG, YIPENG):
@@ -190,14 +193,19 @@ def governance_shifts(kind: str, index: int) -> list[list[str]]:
     return [["EVENING"]]
 
 
-def roster() -> dict[str, Any]:
+def roster(
+    grids: Grids = GRIDS,
+    streets: list[dict[str, str]] = STREETS,
+    digits: int = 2,
+) -> dict[str, Any]:
+    """Grid staff in grid order, then each street's pools; ids are numbered per team with ``digits`` digits."""
     names = Names(20210401)
     serial = dict.fromkeys(TEAM_PREFIX, 0)
     members: list[dict[str, Any]] = []
 
     def add(team: str, street_code: str, grid_code: str | None, shifts: list[str]) -> None:
         serial[team] += 1
-        member_id = f"{TEAM_PREFIX[team]}-{serial[team]:02d}"
+        member_id = f"{TEAM_PREFIX[team]}-{serial[team]:0{digits}d}"
         members.append(
             {
                 "member_id": member_id,
@@ -209,11 +217,11 @@ def roster() -> dict[str, Any]:
             }
         )
 
-    for index, (code, (_name, street_code, kind, _poly)) in enumerate(GRIDS.items()):
+    for index, (code, (_name, street_code, kind, _poly)) in enumerate(grids.items()):
         add("GRID_WORKER", street_code, code, ["DAY"])
         for shifts in governance_shifts(kind, index):
             add("GOVERNANCE", street_code, code, shifts)
-    for street in STREETS:
+    for street in streets:
         for team, shift_list in POOL_SHIFTS.items():
             for shift in shift_list:
                 add(team, street["code"], None, [shift])
@@ -223,7 +231,8 @@ def roster() -> dict[str, Any]:
 # ---- gazetteer ------------------------------------------------------------------------------------------------------
 
 # (name, aliases, kind, grid_code, where in the cell: offsets from its centre in quarter-cells, each within ±1)
-PLACES: list[tuple[str, list[str], str, str, tuple[float, float]]] = [
+Places = list[tuple[str, list[str], str, str, tuple[float, float]]]
+PLACES: Places = [
     ("云上澜苑", ["云上澜苑小区", "云上澜苑安置小区"], "COMPOUND", "HZ-T03", (0.0, 0.0)),
     ("河庄农贸市场", ["河庄菜场", "河庄菜市场"], "MARKET", "HZ-T05", (0.0, 0.0)),
     ("河庄街道办事处", ["河庄街道办"], "OTHER", "HZ-T08", (-0.5, 0.5)),
@@ -246,10 +255,10 @@ PLACES: list[tuple[str, list[str], str, str, tuple[float, float]]] = [
 ]
 
 
-def gazetteer() -> list[dict[str, Any]]:
+def gazetteer(places: Places = PLACES, grids: Grids = GRIDS) -> list[dict[str, Any]]:
     out = []
-    for name, aliases, kind, grid_code, (qx, qy) in PLACES:
-        _grid_name, street_code, _kind, poly = GRIDS[grid_code]
+    for name, aliases, kind, grid_code, (qx, qy) in places:
+        _grid_name, street_code, _kind, poly = grids[grid_code]
         west, south, east, north = poly.bounds
         centre = poly.centroid
         lon = round(centre.x + qx * (east - west) / 4, DIGITS)

@@ -1,4 +1,4 @@
-"""``alarmflow simulate``: a street's upstream events, to a JSONL file or straight to Kafka."""
+"""``alarmflow simulate``: a street's (or every street's) upstream events, to a JSONL file or straight to Kafka."""
 
 from __future__ import annotations
 
@@ -14,7 +14,14 @@ from streams.errors import AlarmflowError
 from streams.kafka_admin import require_broker
 from streams.reference_files import DEFAULT_DIRECTORY, load_district
 from streams.settings import Settings
-from streams.simulator.config import DEFAULT_RATE_PER_DAY, HEZHUANG, SimConfig, SimulationError, parse_rate
+from streams.simulator.config import (
+    ALL_STREETS,
+    DEFAULT_RATE_PER_DAY,
+    HEZHUANG,
+    SimConfig,
+    SimulationError,
+    parse_rate,
+)
 from streams.simulator.events import Summary
 from streams.simulator.jsonl import write_jsonl
 from streams.simulator.publisher import publish
@@ -58,7 +65,18 @@ BAR_FROM_MESSAGES = 20_000  # smaller runs finish before a bar is worth drawing
 @click.option(
     "--malformed", type=float, default=SimConfig.malformed, show_default=True, help="Broken messages added, per event."
 )
-@click.option("--street", default=HEZHUANG, show_default=True, help="Street code (streets.json).")
+@click.option(
+    "--street",
+    default=HEZHUANG,
+    show_default=True,
+    help=f"Street code (streets.json), or '{ALL_STREETS}': every street, the rate shared by grid weight.",
+)
+@click.option(
+    "--district-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="District reference files, e.g. deploy/city. [default: ALARMFLOW_DISTRICT_DIR, else deploy/district]",
+)
 @click.option(
     "--hotspot-calls",
     type=float,
@@ -86,6 +104,7 @@ def simulate(
     disorder_s: float,
     malformed: float,
     street: str,
+    district_dir: Path | None,
     hotspot_calls: float,
     drain_h: float,
 ) -> None:
@@ -106,7 +125,8 @@ def simulate(
             disorder_s=disorder_s,
             malformed=malformed,
         ).resolved(datetime.now(UTC))
-        summary = _run(settings, config, _district(settings), speed, out)
+        district = load_district(district_dir or settings.district_dir or DEFAULT_DIRECTORY)
+        summary = _run(settings, config, district, speed, out)
     except AlarmflowError as exc:
         raise click.ClickException(str(exc)) from exc
     for line in summary.lines():
@@ -122,10 +142,6 @@ def _start(text: str | None) -> datetime | None:
     except ValueError:
         raise SimulationError(f"--start {text!r} is not ISO-8601, e.g. 2026-05-01T08:00+08:00") from None
     return at if at.tzinfo is not None else at.replace(tzinfo=LOCAL_TZ)
-
-
-def _district(settings: Settings) -> District:
-    return load_district(settings.district_dir or DEFAULT_DIRECTORY)
 
 
 def _run(settings: Settings, config: SimConfig, district: District, speed: float, out: Path | None) -> Summary:

@@ -17,6 +17,7 @@ from streams.errors import AlarmflowError
 from streams.simulator.stamps import to_ms
 
 HEZHUANG = "330114005"
+ALL_STREETS = "all"  # street_code for a run over every street of the district (streets.py)
 NON_POLICE_PER_DAY = 700 / 183  # seed report: 700余起 non-police cases, April to September
 POLICE_SHARE = 0.35  # assumption, not from the report
 DEFAULT_RATE_PER_DAY = round(NON_POLICE_PER_DAY / (1 - POLICE_SHARE), 1)  # ≈ 5.9 alarms a day in all
@@ -41,7 +42,7 @@ class SimConfig:
     days: float = 30.0  # simulated span in which alarms arrive
     drain_hours: float = 0.0  # field events of the last cases keep coming this long after the span (no new alarms)
     rate_per_day: float = DEFAULT_RATE_PER_DAY  # alarms of all kinds, averaged over the hour and weekday profiles
-    street_code: str = HEZHUANG
+    street_code: str = HEZHUANG  # or ALL_STREETS: every street of the district, alarms shared by grid weight
     police_share: float = POLICE_SHARE  # alarms that are police matters: no field events
     hotspot_place: str | None = None  # a gazetteer place of the street; None: its first COMPOUND (云上澜苑)
     hotspot_calls: float = HOTSPOT_CALLS  # expected extra renovation-noise calls there over the run; 0: none
@@ -56,6 +57,8 @@ class SimConfig:
     disorder_s: float = 30.0  # lateness bound: no event is published after one more than this much younger
     disorder_share: float = 0.05  # events held back by up to disorder_s
     malformed: float = 0.001  # extra undecodable or invalid messages, per valid event
+    # A street's own random streams within a run over every street (see streets.py); "" for a one-street run.
+    scope: str = ""
 
     def __post_init__(self) -> None:
         if self.start is not None and self.start.tzinfo is None:
@@ -77,7 +80,8 @@ class SimConfig:
 
     def rng(self, stream: str) -> random.Random:
         """An independent seeded stream per concern, so changing one rate leaves the other draws alone."""
-        return random.Random(f"{self.seed}/{stream}")  # noqa: S311 -- a reproducible simulation, not secrecy
+        name = f"{self.seed}/{self.scope}/{stream}" if self.scope else f"{self.seed}/{stream}"
+        return random.Random(name)  # noqa: S311 -- a reproducible simulation, not secrecy
 
     def start_ms(self) -> int:
         """The start as UTC milliseconds; the config must be resolved."""

@@ -1,4 +1,5 @@
-"""The district simulator: a seeded, deterministic stream of a street's upstream events. Pure: no clock, no I/O.
+"""The district simulator: a seeded, deterministic stream of a street's (or every street's) upstream events.
+Pure: no clock, no I/O.
 
 ``generate(config, district)`` yields SimEvents in publish order: AlarmReceived on ``alarms`` and the field
 lifecycle (InstructionAccepted, PartyContacted, ResponderArrived, MediationConcluded, CaseClosed) on
@@ -14,17 +15,21 @@ from collections.abc import Iterator
 from streams.domain.district import District
 from streams.simulator.arrivals import arrivals
 from streams.simulator.cases import Case, CaseMaker, render
-from streams.simulator.config import SimConfig
+from streams.simulator.config import ALL_STREETS, SimConfig
 from streams.simulator.events import SimEvent
 from streams.simulator.imperfect import imperfect
 from streams.simulator.stamps import DAY_MS
+from streams.simulator.streets import merged
 from streams.simulator.world import World
 
 Pending = tuple[int, int, int, Case]  # (next step's time, case seq, step index, case)
 
 
 def generate(config: SimConfig, district: District) -> Iterator[SimEvent]:
-    """Every message of the run, in publish order. ``config.start`` must be set (see ``SimConfig.resolved``)."""
+    """Every message of the run, in publish order. ``config.start`` must be set (see ``SimConfig.resolved``).
+    With ``street_code = "all"`` the run covers every street of the district (streets.py)."""
+    if config.street_code == ALL_STREETS:
+        return imperfect(merged(config, district, originals), config)
     return imperfect(originals(config, district), config)
 
 

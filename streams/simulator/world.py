@@ -158,13 +158,19 @@ def _duty(district: District, street: str, grids: list[str]) -> dict[tuple[str, 
             by_unit[(m.grid_code, m.team.value)].append(m)
     everyone = sorted(m.member_id for ms in by_unit.values() for m in ms) or [f"{street}-COMMAND"]
     slot_times = [time(s // 2, 30 * (s % 2)) for s in range(SLOTS)]
+    # Each unit's members on duty per half hour, once: the street pools are asked for every grid (a city has
+    # hundreds of grids), so computing them per grid made building a city's worlds take seconds.
+    on = {
+        unit: [tuple(sorted(m.member_id for m in members if m.on_duty_at(at))) for at in slot_times]
+        for unit, members in by_unit.items()
+    }
+    nobody: list[tuple[str, ...]] = [()] * SLOTS
+    anyone = tuple(everyone)
+    fallbacks = [t.value for t in FALLBACK_TEAMS]
 
-    def on(unit: tuple[str | None, str], at: time) -> tuple[str, ...]:
-        return tuple(sorted(m.member_id for m in by_unit.get(unit, ()) if m.on_duty_at(at)))
+    def picks(grid: str, team: str) -> tuple[tuple[str, ...], ...]:
+        units = [(grid, team), (None, team), *((grid, t) for t in fallbacks), *((None, t) for t in fallbacks)]
+        chain = [on.get(unit, nobody) for unit in units]
+        return tuple(next((ids for per_slot in chain if (ids := per_slot[s])), anyone) for s in range(SLOTS))
 
-    def pick(grid: str, team: str, at: time) -> tuple[str, ...]:
-        chain = [(grid, team), (None, team), *((grid, t.value) for t in FALLBACK_TEAMS)]
-        chain += [(None, t.value) for t in FALLBACK_TEAMS]
-        return next((ids for unit in chain if (ids := on(unit, at))), tuple(everyone))
-
-    return {(g, t.value): tuple(pick(g, t.value, at) for at in slot_times) for g in grids for t in Team}
+    return {(g, t.value): picks(g, t.value) for g in grids for t in Team}

@@ -65,6 +65,7 @@ def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
     machine = data["machine"]
     assert machine["cpu_model"] and machine["cores"] > 0 and machine["ram_gb"] > 0
     assert data["input"]["messages"] == data["sizes"]["events"] > 0
+    assert data["workload"]["name"] == "street" and data["workload"]["streets"] == 1  # the default, as before
 
     for name, paths in REQUIRED.items():
         figure = data["figures"][name]
