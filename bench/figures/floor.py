@@ -91,8 +91,7 @@ def _decoded(ctx: Context, records: list[Record]) -> list[Event]:
 
 def _domain(ctx: Context, events: list[Event]) -> tuple[float, int]:
     """(CPU seconds of the pure topology over ``events``, ClickHouse rows the events and its outputs make)."""
-    district = load_district(ctx.code_dir / "deploy" / "district")
-    policy = load_hotspot_policy(ctx.code_dir / "deploy" / "district")
+    district, policy = load_district(ctx.district_dir), load_hotspot_policy(ctx.district_dir)
     model = Model(district, timing_from(ctx.base), policy, ctx.base.success, tick=timedelta(seconds=1))
     decisions, cpu = _cpu(lambda: model.live((e, e.occurred_at) for e in events))
     rows = sum(len(projections_for(e.type)) for e in events)
