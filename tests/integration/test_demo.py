@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from streams.demo import demo_settings
+from streams.query_client import query
+from streams.settings import Settings
 from tests.integration.conftest import REPO, free_port
 
 pytestmark = pytest.mark.integration
@@ -81,9 +84,9 @@ def test_the_demo_prints_the_report_writes_the_page_stays_up_with_the_board_and_
         # Still up after the report: the board answers with the simulated days.
         snapshot = json.loads(urllib.request.urlopen(f"{board}.json", timeout=30).read())
         assert [s["stage"] for s in snapshot["compliance"]] == ["accept", "contact", "arrive"], snapshot
-        sql = json.dumps({"sql": "SELECT count() FROM v_deadletters"}).encode()
-        letters = json.loads(urllib.request.urlopen(board.replace("/board", "/query"), data=sql, timeout=30).read())
-        assert snapshot["deadletters"]["total"] == letters["rows"][0][0]
+        settings = demo_settings(Settings.from_env(env))  # the demo worker's, ClickHouse HTTP port included
+        letters = query(settings, "SELECT count() FROM v_deadletters").rows[0][0]
+        assert snapshot["deadletters"]["total"] == letters
         assert "<html" in urllib.request.urlopen(board, timeout=30).read().decode()
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=120)
