@@ -423,7 +423,7 @@ def test_the_workers_run_by_role_with_probes_on_a_route_they_serve(
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
         assert [b for b in budgets if b["spec"]["selector"]["matchLabels"].items() <= labels.items()], "no PDB"
-        assert _isolated(labels, of_kind(docs, "NetworkPolicy")), "/query would be open to every pod"
+        assert _isolated(labels, of_kind(docs, "NetworkPolicy")), "the board would be open to every pod"
 
 
 def _isolated(labels: dict[str, str], policies: list[Doc]) -> bool:
