@@ -99,7 +99,7 @@ class CaseEngine:
         state = self.partitions[partition]
         state.meta.dispatched = dict(state.frontier.known)
         state.meta.read = dict(state.read.known)
-        return flush_order(state.cases, state.changes, state.meta)
+        return flush_order(state.cases.__getitem__, state.changes, state.meta)
 
     def clock(self, partition: int) -> PartitionClock:
         return self.partitions[partition].meta.clock

@@ -15,7 +15,7 @@ logs only part of a batch can therefore leave an entry both added and not yet re
 from __future__ import annotations
 
 import heapq
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -104,10 +104,13 @@ class Changes:
         return bool(self._puts or self._deletes)
 
 
-def flush_order(entries: Mapping[str, Any], changes: Changes, meta: Any | None = None) -> list[tuple[str, Any | None]]:
-    """The changes as (key, value or None for a deletion): writes, deletions, then META (see the module doc)."""
+def flush_order(
+    value_of: Callable[[str], Any], changes: Changes, meta: Any | None = None
+) -> list[tuple[str, Any | None]]:
+    """The changes as (key, value or None for a deletion): writes, deletions, then META (see the module doc).
+    ``value_of`` gives a written key's value as stored (usually the state dict's ``__getitem__``)."""
     puts, deletes = changes.drain()
-    out: list[tuple[str, Any | None]] = [(k, entries[k]) for k in puts if k != META]
+    out: list[tuple[str, Any | None]] = [(k, value_of(k)) for k in puts if k != META]
     out += [(k, None) for k in deletes]
     if META in puts:
         out.append((META, meta))

@@ -15,7 +15,7 @@ for a day already sealed is dead-lettered (``BeyondRetention``), never silently 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -45,24 +45,14 @@ class Stored:
     version: int
 
 
-class _Entries(Mapping[str, Any]):
-    """The aggregates as the changelog sees them: a head is the aggregate's key fields, a case its contribution."""
-
-    def __init__(self, aggregates: dict[str, DailyOutcome]) -> None:
-        self.aggregates = aggregates
-
-    def __getitem__(self, key: str) -> Any:
-        if key.startswith(HEAD):
-            return self.aggregates[key[len(HEAD) :]].key
-        stats_key, _, case = key[len(CASE) :].rpartition("\t")
-        agg = self.aggregates[stats_key]
-        return Stored(agg.cases[case], agg.versions[case])
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.aggregates)
-
-    def __len__(self) -> int:
-        return len(self.aggregates)
+def _stored(aggregates: dict[str, DailyOutcome], key: str) -> Any:
+    """A written key's value as the changelog stores it: a head is the aggregate's key fields, a case its
+    contribution with its version."""
+    if key.startswith(HEAD):
+        return aggregates[key[len(HEAD) :]].key
+    stats_key, _, case = key[len(CASE) :].rpartition("\t")
+    agg = aggregates[stats_key]
+    return Stored(agg.cases[case], agg.versions[case])
 
 
 @dataclass
@@ -128,7 +118,7 @@ class OutcomeEngine:
     def flush(self, partition: int) -> list[tuple[str, DailyOutcome | OutcomeMeta | None]]:
         state = self.partitions[partition]
         state.meta.cases = dict(state.frontier.known)
-        return flush_order(_Entries(state.aggregates), state.changes, state.meta)
+        return flush_order(lambda k: _stored(state.aggregates, k), state.changes, state.meta)
 
     def announcements(self, partition: int) -> list[Emit]:
         return []  # nothing downstream waits on the aggregates

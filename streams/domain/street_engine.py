@@ -103,22 +103,6 @@ def window_entry(key: str) -> tuple[str, Entry]:
     return hotspot_id, (from_millis(int(ms)), case)
 
 
-class _Stored(Mapping[str, Any]):
-    """The entries as the changelog sees them: a window entry's value is a mark (its key says it all)."""
-
-    def __init__(self, entries: dict[str, Any]) -> None:
-        self.entries = entries
-
-    def __getitem__(self, key: str) -> Any:
-        return 1 if key.startswith(WINDOW) else self.entries[key]
-
-    def __iter__(self) -> Any:
-        return iter(self.entries)
-
-    def __len__(self) -> int:
-        return len(self.entries)
-
-
 class StreetEngine:
     def __init__(
         self,
@@ -172,7 +156,8 @@ class StreetEngine:
         state = self.partitions[partition]
         state.meta.alarms = dict(state.frontier.known)
         state.meta.alarms_read = dict(state.read.known)
-        return flush_order(_Stored(state.entries), state.changes, state.meta)
+        # a window entry's stored value is a mark: its key says it all
+        return flush_order(lambda k: 1 if k.startswith(WINDOW) else state.entries[k], state.changes, state.meta)
 
     def open_cases(self, partition: int, street: str, member: str) -> int:
         return self.partitions[partition].load.get(load_key(street, member), 0)

@@ -79,7 +79,7 @@ class TriageEngine:
 
     def flush(self, partition: int) -> list[tuple[str, Seen | TriageMeta | None]]:
         state = self.partitions[partition]
-        return flush_order(state.seen, state.changes, state.meta)
+        return flush_order(state.seen.__getitem__, state.changes, state.meta)
 
     def on_record(self, record: Record) -> list[Emit]:
         state = self.partitions[record.partition]
