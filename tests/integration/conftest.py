@@ -111,16 +111,26 @@ class Stack:
         except Exception as exc:
             raise AssertionError(f"{exc}\n{self.worker_log()}") from exc
 
-    def verify(self) -> subprocess.CompletedProcess[str]:
-        """``alarmflow verify`` against this stack's database (the stream's aggregates against a SQL recount)."""
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``alarmflow <args>`` against this stack (its topics, database and worker)."""
         return subprocess.run(
-            [sys.executable, "-m", "streams.cli", "verify"],
+            [sys.executable, "-m", "streams.cli", *args],
             env=self.env,
             cwd=REPO,
             capture_output=True,
             text=True,
             check=False,
         )
+
+    def cli_out(self, *args: str) -> str:
+        """``alarmflow <args>``'s output, which must succeed."""
+        done = self.cli(*args)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    def verify(self) -> subprocess.CompletedProcess[str]:
+        """``alarmflow verify`` against this stack's database (the stream's aggregates against a SQL recount)."""
+        return self.cli("verify")
 
     def sql(self, text: str, **params: Any) -> list[list[Any]]:
         return query(self.settings, text, params).rows

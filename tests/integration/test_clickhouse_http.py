@@ -341,13 +341,9 @@ def test_limits_and_errors_come_back_as_clickhouse_errors(
 def test_alarmflow_query_uses_the_interface(served: Stack, tmp_path: Path) -> None:
     """The CLI reaches the database only through the worker's interface (the worker holds the path)."""
     env = {**served.env}
-    out = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "query", "SELECT count() AS n FROM events WHERE type = {t:String}",
-         "--param", "t=AlarmReceived", "--format", "json"],
-        env=env, cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == [{"n": BY_TYPE["AlarmReceived"]}]
+    sql = "SELECT count() AS n FROM events WHERE type = {t:String}"
+    out = served.cli_out("query", sql, "--param", "t=AlarmReceived", "--format", "json")
+    assert json.loads(out) == [{"n": BY_TYPE["AlarmReceived"]}]
     wrong = subprocess.run(
         [sys.executable, "-m", "streams.cli", "query", "SELECT 1"],
         env={**env, "ALARMFLOW_CLICKHOUSE_HTTP_PASSWORD": "wrong"}, cwd=REPO, capture_output=True, text=True,

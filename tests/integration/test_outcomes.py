@@ -7,15 +7,13 @@ import json
 import random
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from datetime import datetime, timedelta
 
 import pytest
 
 from tests.factories import alarm, month
-from tests.integration.conftest import REPO, Stack
+from tests.integration.conftest import Stack
 
 pytestmark = pytest.mark.integration
 N_CASES = 600
@@ -87,14 +85,7 @@ def test_a_month_of_outcomes_and_hotspots_equals_the_batch_recount_also_after_a_
     # a replay into a fresh database: the projector rewound, the tables rebuilt from the topics
     before, episodes, log = _totals(stack), _episodes(stack), stack.sql(LOG)
     stack.stop(worker)
-    reset = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "reset-offsets", "--yes"],
-        env=stack.env,
-        cwd=REPO,
-        capture_output=True,
-        check=False,
-    )
-    assert reset.returncode == 0, reset.stderr
+    stack.cli_out("reset-offsets", "--yes")
     shutil.rmtree(stack.settings.var_dir / "clickhouse")
     stack.start_worker()
     stack.caught_up()
@@ -104,22 +95,9 @@ def test_a_month_of_outcomes_and_hotspots_equals_the_batch_recount_also_after_a_
     _assert_clean(stack)
 
 
-def _cli(stack: Stack, *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "streams.cli", *args],
-        env=stack.env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
-
-
 def _check_agenda_and_report(stack: Stack) -> None:
     """The meeting's agenda for a day in the month: hot places with their force, count, trend and cases."""
-    agenda = json.loads(_cli(stack, "hotspots", "agenda", "--date", "2026-05-20", "--format", "json"))
+    agenda = json.loads(stack.cli_out("hotspots", "agenda", "--date", "2026-05-20", "--format", "json"))
     active = [a for a in agenda if a["status"] in ("NEW", "ACTIVE")]
     assert active, agenda
     for item in active:
@@ -127,7 +105,7 @@ def _check_agenda_and_report(stack: Stack) -> None:
         assert item["trend"] in ("rising", "falling", "steady")
     assert any(a["place"] == "云上澜苑" for a in active)
     page = stack.settings.var_dir / "report.html"
-    text = _cli(stack, "report", "--date", "2026-05-20", "--html", str(page))
+    text = stack.cli_out("report", "--date", "2026-05-20", "--html", str(page))
     assert "Success rate" in text and "Hotspot agenda for 2026-05-20" in text
     assert page.read_text(encoding="utf-8").count("<svg") == 4
 

@@ -8,15 +8,13 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import subprocess
-import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from schemas.codec import Codec
 from streams.reference_files import DEFAULT_DIRECTORY
-from tests.integration.conftest import REPO, Stack
+from tests.integration.conftest import Stack
 from tests.integration.test_sla import _noise_alarm
 
 CODEC = Codec()
@@ -24,17 +22,9 @@ NEW_CATEGORY = "noise.square_dance"
 
 
 def _cli(stack: Stack, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "deadletter", *args],
-        env=stack.env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    print(done.stdout)
-    return done.stdout
+    out = stack.cli_out("deadletter", *args)
+    print(out)
+    return out
 
 
 def _redrives_on_topic(stack: Stack) -> list[str]:
