@@ -7,9 +7,11 @@ then logs the state changes the engine hands over, then acknowledges the input. 
 before the end repeats the batch: outputs may repeat (with the same event ids), never go missing.
 
 State changes of one partition are logged in an order that makes every prefix safe to recover
-from: entries written or updated first, deletions next, the partition's clock last. A crash that
-logs only part of a batch can therefore leave an entry both added and not yet removed elsewhere
-(the engines treat a second sighting as a repeat), but never a clock ahead of the entries it covers.
+from: entries written or updated first, deletions next (those marked ``first`` before the others), the
+partition's clock last. A crash that logs only part of a batch can therefore leave an entry both added
+and not yet removed elsewhere (the engines treat a second sighting as a repeat), but never a clock ahead
+of the entries it covers. An engine whose logical entry spans several keys (a hotspot's header and its
+window) orders its own keys within these rules and checks them against each other when it loads.
 """
 
 from __future__ import annotations
@@ -71,28 +73,33 @@ class Changes:
 
     def __init__(self) -> None:
         self._puts: dict[str, None] = {}
+        self._first: dict[str, None] = {}  # deletions logged before the others
         self._deletes: dict[str, None] = {}
         self._fresh: set[str] = set()  # created since the last flush: absent from the logged state
 
     def put(self, key: str, new: bool = False) -> None:
         """``new``: the key is not in the state (so, unless deleted since the last flush, not in the log)."""
-        if new and key not in self._deletes:
-            self._fresh.add(key)
+        deleted = key in self._deletes or key in self._first
         self._deletes.pop(key, None)
+        self._first.pop(key, None)
+        if new and not deleted:
+            self._fresh.add(key)
         self._puts.pop(key, None)  # re-inserted last: the latest write decides its place in the order
         self._puts[key] = None
 
-    def delete(self, key: str) -> None:
+    def delete(self, key: str, first: bool = False) -> None:
+        """``first``: log this deletion before the others (a header whose absence makes its parts moot)."""
         self._puts.pop(key, None)
         if key in self._fresh:
             self._fresh.discard(key)
             return
-        self._deletes[key] = None
+        (self._first if first else self._deletes)[key] = None
 
     def drain(self) -> tuple[list[str], list[str]]:
         """(written keys, deleted keys), META last among the written; forgets them."""
-        puts, deletes = list(self._puts), list(self._deletes)
+        puts, deletes = list(self._puts), [*self._first, *self._deletes]
         self._puts.clear()
+        self._first.clear()
         self._deletes.clear()
         self._fresh.clear()
         if META in puts:
@@ -101,7 +108,7 @@ class Changes:
         return puts, deletes
 
     def __bool__(self) -> bool:
-        return bool(self._puts or self._deletes)
+        return bool(self._puts or self._first or self._deletes)
 
 
 def flush_order(

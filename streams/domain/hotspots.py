@@ -99,6 +99,12 @@ class Spot:
     team: str | None = None
     entries: list[Entry] = field(default_factory=list)
     episode_start: datetime | None = None
+    # how the spot is logged (kept by the street engine, see there): the log offsets of the records that
+    # created it and last changed it (None in state written before 2026-12-01), and the newest alarm that left
+    # its window
+    born: int = 0
+    changed: int | None = None
+    horizon: datetime | None = None
 
     @property
     def hot(self) -> bool:
@@ -208,6 +214,9 @@ def spot_to_dict(spot: Spot) -> dict[str, Any]:
         "grid": spot.grid,
         "team": spot.team,
         "episode_start": None if spot.episode_start is None else to_millis(spot.episode_start),
+        "born": spot.born,
+        "changed": spot.changed,
+        "horizon": None if spot.horizon is None else to_millis(spot.horizon),
     }
 
 
@@ -222,4 +231,7 @@ def spot_from_dict(d: Mapping[str, Any]) -> Spot:
         d["team"],
         [(from_millis(ms), case) for ms, case in d.get("entries", ())],  # state written before 2026-11-30
         None if d["episode_start"] is None else from_millis(d["episode_start"]),
+        d.get("born", 0),
+        d.get("changed"),
+        None if d.get("horizon") is None else from_millis(d["horizon"]),
     )

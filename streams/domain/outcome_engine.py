@@ -6,6 +6,9 @@ aggregate), and every change is published whole as OutcomeStatsUpdated.
 
 An aggregate is stored as its key (``a/<stats_key>``, written once, before its cases) and one entry per case
 (``c/<stats_key>⇥<case>``, with the version it was set at), so a change logs one small record, not the day.
+A change's version is its record's offset + 1 in this partition: it grows with every change of an aggregate
+(a stats key always reads from one partition), and a batch read again after a crash numbers its changes as
+the first time whatever part of its cases reached the changelog.
 
 State stays bounded: once every case-events partition has announced progress past a day's end plus the
 retention (ClockTicked ``cases/<n>``), no case can change that day any more (a case is forgotten after
@@ -159,7 +162,7 @@ class OutcomeEngine:
             state.aggregates[key] = current
             state.sealing.set(key, sealed_at)
             state.changes.put(head_key(key))  # before its cases: a case is never stored without its head
-        if not current.apply(f):
+        if not current.apply(f, record.offset + 1):
             return []
         state.changes.put(case_key(key, f["case_id"]))
         return [Emit("outcome-stats", current.stats_event(self.success, record.event.occurred_at))]

@@ -136,7 +136,11 @@ class Contribution:
 class DailyOutcome:
     """The aggregate for one key: each case's contribution (the latest mark wins, which makes any order or
     repetition of the inputs give the same aggregate), running totals kept with every change, and a version that
-    grows with every change. A change costs O(log n), not O(cases of the day)."""
+    grows with every change. A change costs O(log n), not O(cases of the day).
+
+    A change's version is given by the caller from the log (the engine passes its record's offset + 1), not
+    counted here: a batch read again after a crash that logged only some of its cases then numbers each change
+    as the first time, since a case logged with its final value changes nothing when read again."""
 
     __slots__ = ("by_outcome", "cases", "compensation", "duration_sum", "durations", "key", "version", "versions")
 
@@ -149,8 +153,7 @@ class DailyOutcome:
     ) -> None:
         self.key = dict(key)  # stats_key, street_code, grid_code, category, team, local_day
         self.cases: dict[str, Contribution] = {}
-        # the version each case's contribution was set at: stored with it, so the aggregate's version is their
-        # maximum however much of a batch's state reached the changelog before a crash
+        # the version each case's contribution was set at, stored with it
         self.versions: dict[str, int] = dict(versions or {})
         self.version = max([version, *self.versions.values()])
         self.by_outcome: dict[str, int] = {}
@@ -170,8 +173,9 @@ class DailyOutcome:
 
     __hash__ = None  # type: ignore[assignment]  # mutable
 
-    def apply(self, counted: Mapping[str, Any]) -> bool:
-        """Fold one OutcomeCounted; False when it changes nothing (a repeat, or older than what counts)."""
+    def apply(self, counted: Mapping[str, Any], version: int) -> bool:
+        """Fold one OutcomeCounted as change ``version``; False when it changes nothing (a repeat, or older than
+        what counts)."""
         new = Contribution.of(counted)
         case = counted["case_id"]
         old = self.cases.get(case)
@@ -181,8 +185,8 @@ class DailyOutcome:
             self._count(old, -1)
         self.cases[case] = new
         self._count(new, 1)
-        self.version += 1
-        self.versions[case] = self.version
+        self.version = version
+        self.versions[case] = version
         return True
 
     def _count(self, c: Contribution, sign: int) -> None:

@@ -19,6 +19,15 @@ and that is not hot is forgotten. A spot is stored as its header (``s/<hotspot_i
 alarm in its window (``w/<hotspot_id>⇥<ms>|<case>``), so a batch logs the alarms it added and removed, not
 the whole window again.
 
+A spot is one logical entry over many keys, so a crash that logs part of a batch must not leave a window
+entry (which says "this alarm is folded") without the header that folded it (its episode). The header is
+logged after every change of its window, with the log offsets of the records that created it (``born``) and
+last changed it (``changed``) and the newest alarm that left the window (``horizon``); an entry's value is
+its header's ``changed`` when it was logged. Written entries come before their header, deletions after it,
+and a forgotten spot's header is deleted before its entries. On load an entry counts only if its header is
+there, logged it (born ≤ value ≤ changed) and has not seen it leave (newer than the horizon); any other is
+deleted, and the batch read again folds its alarm as the first time.
+
 After a batch whose watermark moved, the engine announces it (ClockTicked ``routing/<n>``) to every
 case-events partition: every dispatch for an alarm up to that time has been published before it.
 """
@@ -120,12 +129,12 @@ class StreetEngine:
 
     def load(self, partition: int, meta: StreetMeta | None, entries: Iterable[tuple[str, Any]]) -> None:
         meta = meta or StreetMeta()
-        windows: dict[str, list[Entry]] = {}
+        windows: dict[str, list[tuple[str, Entry, int]]] = {}
         stored: dict[str, Any] = {}
         for key, value in entries:
             if key.startswith(WINDOW):
                 hotspot_id, entry = window_entry(key)
-                windows.setdefault(hotspot_id, []).append(entry)
+                windows.setdefault(hotspot_id, []).append((key, entry, value))
             else:
                 stored[key] = value
         state = StreetPartition(
@@ -137,14 +146,13 @@ class StreetEngine:
         self.partitions[partition] = state
         for key, value in state.entries.items():
             if isinstance(value, Spot):
-                if value.entries:  # stored whole before windows had entries of their own: move them out
-                    state.changes.put(key)
-                    for entry in value.entries:
-                        state.changes.put(window_key(value.hotspot_id, entry))
-                value.entries = sorted({*value.entries, *windows.get(value.hotspot_id, ())})
+                _load_window(state, key, value, windows.pop(value.hotspot_id, []))
             self._index(state, key, value)
             if isinstance(value, Holder) and value.released_at is None and value.assignee:
                 self._add_load(state, key[2:].split("\t", 1)[0], value.assignee, 1)
+        for orphans in windows.values():  # entries whose header is not (or no longer) logged
+            for wkey, _, _ in orphans:
+                state.changes.delete(wkey)
 
     def loaded(self, partition: int) -> bool:
         return partition in self.partitions
@@ -156,8 +164,7 @@ class StreetEngine:
         state = self.partitions[partition]
         state.meta.alarms = dict(state.frontier.known)
         state.meta.alarms_read = dict(state.read.known)
-        # a window entry's stored value is a mark: its key says it all
-        return flush_order(lambda k: 1 if k.startswith(WINDOW) else state.entries[k], state.changes, state.meta)
+        return flush_order(lambda k: _stored(state.entries, k), state.changes, state.meta)
 
     def open_cases(self, partition: int, street: str, member: str) -> int:
         return self.partitions[partition].load.get(load_key(street, member), 0)
@@ -188,7 +195,7 @@ class StreetEngine:
                     state.changes.put(META)
         watermark = state.frontier.watermark
         if watermark is not None:
-            out += self._drain(state, watermark)
+            out += self._drain(state, watermark, record.offset)
             self._forget_released(state, watermark)
         return out
 
@@ -271,19 +278,23 @@ class StreetEngine:
 
     def _sighted(self, state: StreetPartition, event: Event) -> None:
         """Every alarm waits, even one older than the watermark (late, or re-delivered after a restart whose
-        state is ahead of the input), so the drain folds it in order; one already folded is not added again."""
+        state is ahead of the input), so the drain folds it in order; one already folded is not added again, nor
+        one no newer than the spot's horizon (its window has moved past it, so it would leave at once, and read
+        again after a crash it would be folded into a window that has moved on)."""
         s = sighting(event, self.district)
         if s is None:
             return
         spot = state.entries.get(f"s/{s.hotspot_id}")
-        if isinstance(spot, Spot) and spot.has((s.at, s.case_id)):
-            return
+        if isinstance(spot, Spot) and (
+            spot.has((s.at, s.case_id)) or (spot.horizon is not None and s.at <= spot.horizon)
+        ):
+            return  # folded already, or older than alarms that have left the window: it has left it too
         key = pending_key(s)
         if key not in state.entries:
             state.put(key, s)
             state.waiting.set(key, s.at)
 
-    def _drain(self, state: StreetPartition, watermark: datetime) -> list[Emit]:
+    def _drain(self, state: StreetPartition, watermark: datetime, offset: int) -> list[Emit]:
         """Alarms and expiries up to the watermark, in event-time order (an expiry before an alarm at the same
         time). Spot updates are written before the pending entries they consume are deleted."""
         out: list[Emit] = []
@@ -304,7 +315,7 @@ class StreetEngine:
                         header, delta = spot.header, Delta()
                         spot, events = expire(spot, next_expiry, self.policy.rule(spot.family), delta)
                         out += [Emit("hotspots", e) for e in events]
-                        self._keep(state, spot, header, delta)
+                        self._keep(state, spot, header, delta, offset)
             else:
                 assert next_alarm is not None
                 for key in waiting.pop_before(next_alarm + _TICK):
@@ -313,25 +324,34 @@ class StreetEngine:
                     known = state.entries.get(f"s/{s.hotspot_id}")
                     before = None if known is None else known.header
                     delta = Delta()
-                    spot, events = observe(known or new_spot(s), s, self.policy.rule(s.family), delta)
+                    if known is None:
+                        known = new_spot(s)
+                        known.born = offset
+                    spot, events = observe(known, s, self.policy.rule(s.family), delta)
                     out += [Emit("hotspots", e) for e in events]
-                    self._keep(state, spot, before, delta)
+                    self._keep(state, spot, before, delta, offset)
         for key in consumed:
             state.delete(key)
         return out
 
-    def _keep(self, state: StreetPartition, spot: Spot, header: Any, delta: Delta) -> None:
-        """Log what changed: the window entries added and removed, and the header if it changed."""
+    def _keep(self, state: StreetPartition, spot: Spot, header: Any, delta: Delta, offset: int) -> None:
+        """Log what changed: the window entries added, then the header, and the entries removed (see the module
+        doc for why in this order)."""
         key = f"s/{spot.hotspot_id}"
         for entry in delta.removed:
             state.changes.delete(window_key(spot.hotspot_id, entry))
-        if not spot.entries and not spot.hot:
-            state.delete(key)  # nothing in the window, no episode: nothing to remember
+        if not spot.entries and not spot.hot:  # nothing in the window, no episode: nothing to remember
+            if state.entries.pop(key, None) is not None:
+                state.changes.delete(key, first=True)
             state.expiries.set(spot.hotspot_id, None)
             return
+        if delta.removed:
+            newest = max(at for at, _ in delta.removed)
+            spot.horizon = newest if spot.horizon is None else max(spot.horizon, newest)
         for entry in delta.added:
             state.changes.put(window_key(spot.hotspot_id, entry), new=True)
-        if spot.header != header or key not in state.entries:
+        if delta.added or delta.removed or spot.header != header or key not in state.entries:
+            spot.changed = offset
             state.put(key, spot)
         self._index(state, key, spot)
 
@@ -342,6 +362,36 @@ class StreetEngine:
             state.waiting.set(key, value.at)
         elif isinstance(value, Holder) and value.released_at is not None:
             state.released.set(key, value.released_at + self.retention)
+
+
+def _load_window(state: StreetPartition, key: str, spot: Spot, window: list[tuple[str, Entry, int]]) -> None:
+    """Give a loaded header the window entries it logged; delete the others (see the module doc)."""
+    if spot.entries:  # stored whole before windows had entries of their own: move them out
+        state.changes.put(key)
+        for entry in spot.entries:
+            state.changes.put(window_key(spot.hotspot_id, entry))
+    kept = []
+    for wkey, entry, logged in window:
+        if _folded(spot, entry, logged):
+            kept.append(entry)
+        else:
+            state.changes.delete(wkey)
+    spot.entries = sorted({*spot.entries, *kept})
+
+
+def _folded(spot: Spot, entry: Entry, logged: int) -> bool:
+    """Whether a logged window entry belongs to its logged header (see the module doc)."""
+    if spot.changed is None:
+        return True  # a header written before it kept offsets
+    return spot.born <= logged <= spot.changed and (spot.horizon is None or entry[0] > spot.horizon)
+
+
+def _stored(entries: Mapping[str, Any], key: str) -> Any:
+    """A changed key's value as logged: a window entry's is its header's last change."""
+    if key.startswith(WINDOW):
+        changed = entries[f"s/{window_entry(key)[0]}"].changed
+        return 0 if changed is None else changed  # 0: a header from before offsets were kept, see _folded
+    return entries[key]
 
 
 _TICK = timedelta(milliseconds=1)  # pop_before is strict: up to and including a time is before it plus 1 ms

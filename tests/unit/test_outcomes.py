@@ -56,10 +56,10 @@ def fold_case(conclusions: list[Event]) -> list[Event]:
 
 def aggregate(counted: list[Event]) -> dict[str, DailyOutcome]:
     aggs: dict[str, DailyOutcome] = {}
-    for e in counted:
+    for i, e in enumerate(counted):
         f = e.fields
         agg = aggs.setdefault(f["stats_key"], DailyOutcome({"stats_key": f["stats_key"]}))
-        agg.apply(f)
+        agg.apply(f, i + 1)
     return aggs
 
 
