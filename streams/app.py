@@ -36,14 +36,14 @@ log = logging.getLogger(__name__)
 
 def _faust_app(settings: Settings) -> faust.App:
     return faust.App(
-        settings.app_id,
+        settings.faust_app_id,
         broker=f"{faust_ext.SCHEME}://{settings.kafka_bootstrap}",  # Kafka through streams.faust_ext.Transport
         TableManager=faust_ext.TableManager,
         # Tables persist locally (RocksDB): a restart recovers from its own files plus the changelog's tail, not
         # from the whole changelog. No standby replicas: each worker reads only its own partitions' changelogs.
         store="rocksdb://",
         table_standby_replicas=0,
-        datadir=str(settings.var_dir / "faust" / settings.app_id),
+        datadir=str(settings.var_dir / "faust" / settings.faust_app_id),
         topic_partitions=settings.partitions,
         topic_replication_factor=1,
         topic_allow_declare=True,

@@ -69,6 +69,13 @@ class Settings:
     def topic(self, suffix: str) -> str:
         return f"{self.topic_prefix}.{suffix}"
 
+    @property
+    def faust_app_id(self) -> str:
+        """The Faust app's id, which is its consumer group: the agents' group, except in a projector-only process,
+        which runs no agent and must not join that group (the agents' leader would assign it agent partitions and
+        it would wait for them for ever). Its own group reads no partition."""
+        return f"{self.app_id}-projector-app" if self.role == "projector" else self.app_id
+
     def consumer_groups(self) -> dict[str, list[str]]:
         """Every consumer group the worker runs, with the topics it reads: for lag and replays."""
         return {

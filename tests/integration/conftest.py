@@ -132,6 +132,17 @@ class Stack:
         """``alarmflow verify`` against this stack's database (the stream's aggregates against a SQL recount)."""
         return self.cli("verify")
 
+    def assert_verified(self, settle_s: float = 30) -> None:
+        """``alarmflow verify`` finds no difference. Hotspot decisions wait for the next ticks after the last alarm,
+        so it is given a few seconds."""
+        deadline = time.monotonic() + settle_s
+        result = self.verify()
+        while result.returncode != 0 and time.monotonic() < deadline:
+            time.sleep(1)
+            result = self.verify()
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "0 difference(s) in total" in result.stdout
+
     def sql(self, text: str, **params: Any) -> list[list[Any]]:
         return query(self.settings, text, params).rows
 

@@ -19,17 +19,6 @@ pytestmark = pytest.mark.integration
 N_CASES = 600
 
 
-def _assert_clean(stack: Stack, settle_s: float = 30) -> None:
-    """Hotspot decisions wait for the next ticks after the last alarm, so give them a few seconds."""
-    deadline = time.monotonic() + settle_s
-    result = stack.verify()
-    while result.returncode != 0 and time.monotonic() < deadline:
-        time.sleep(1)
-        result = stack.verify()
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "0 difference(s) in total" in result.stdout
-
-
 def _totals(stack: Stack) -> list[list[object]]:
     return stack.sql(
         "SELECT stats_key, concluded, success, no_action_needed, compensation, duration_sum_ms "
@@ -70,7 +59,7 @@ def test_a_month_of_outcomes_and_hotspots_equals_the_batch_recount_also_after_a_
     worker = stack.start_worker()
     stack.publish(events)
     stack.caught_up()
-    _assert_clean(stack)
+    stack.assert_verified()
     assert stack.scalar("SELECT sum(concluded) FROM v_outcome_daily") == N_CASES  # each case once
     corrected = stack.scalar(
         "SELECT countIf(n > 1) FROM (SELECT case_id, count() AS n FROM lifecycle "
@@ -92,7 +81,7 @@ def test_a_month_of_outcomes_and_hotspots_equals_the_batch_recount_also_after_a_
     assert stack.sql(LOG) == log
     assert _totals(stack) == before
     assert _episodes(stack) == episodes
-    _assert_clean(stack)
+    stack.assert_verified()
 
 
 def _check_agenda_and_report(stack: Stack) -> None:
@@ -121,7 +110,7 @@ def test_kill_minus_9_mid_stream_then_restart_still_equals_the_batch_recount(sta
     stack.stop(worker, signal.SIGKILL)
     stack.start_worker()
     stack.caught_up(timeout=240)
-    _assert_clean(stack)
+    stack.assert_verified()
     assert stack.scalar("SELECT sum(concluded) FROM v_outcome_daily") == N_CASES
     # nothing doubled: each aggregate version is one row, each hotspot change one row
     assert stack.sql("SELECT count() = uniqExact(event_id) FROM outcome_daily") == [[1]]

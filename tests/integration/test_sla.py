@@ -109,6 +109,24 @@ def test_two_workers_with_a_rebalance_report_each_breach_once(stack: Stack) -> N
     assert len({f["event_id"] for f in published}) == pairs  # a repeat after the move carries the same id
 
 
+def test_the_roles_in_separate_processes_agents_and_a_projector_report_each_breach_once(stack: Stack) -> None:
+    """The deployment of deploy/k8s and of the split benchmark: a projector-only process holds the database and an
+    agents-only process runs the agents. The projector's Faust app once joined the agents' consumer group, was
+    assigned agent partitions it had no agent for, and stalled the pipeline."""
+    events = _month(300, seed=24)
+    stack.start_worker(ALARMFLOW_ROLE="projector")
+    stack.start_worker(
+        ALARMFLOW_ROLE="agents",
+        ALARMFLOW_WEB_PORT=str(free_port()),
+        ALARMFLOW_VAR_DIR=str(stack.settings.var_dir / "agents"),
+    )
+    stack.publish(events)
+    stack.caught_up(timeout=240)
+    rows, pairs = _breach_counts(stack)
+    assert rows == pairs > 10
+    assert stack.scalar("SELECT count() FROM outcome_daily") > 0  # the outcomes agent's output, projected
+
+
 def _flush(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Alarms a day after the last event, on enough keys to reach every partition: they move each
     partition's watermark past every earlier deadline, so the breach set is final, not just so far."""
