@@ -1,4 +1,5 @@
-"""``make demo``: broker, worker, a simulated week of Hezhuang, the report, and everything stopped again."""
+"""``make demo``: broker, workers (agents and projector), a simulated week of Hezhuang, the report, and everything
+stopped again."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -80,39 +82,92 @@ def _ensure_key(settings: Settings) -> None:
         path.chmod(0o600)
 
 
-@contextmanager
-def _worker(settings: Settings, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    log = (settings.var_dir / "worker.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streams.cli", "worker"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
+@dataclass(frozen=True)
+class Process:
+    """One worker process of the demo: its role, its settings and its log."""
+
+    role: str
+    settings: Settings
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def log(self) -> Path:
+        return self.settings.var_dir / f"worker-{self.role}.log"
+
+
+def roles_env(settings: Settings, env: dict[str, str]) -> dict[str, dict[str, str]]:
+    """The default deployment, two processes: the projector (it holds the database, the board and the ClickHouse
+    HTTP interface, on the configured ports) and the agents (their own data directory and web port, the next one),
+    so the ClickHouse writer and the agents each have a core."""
+    return {
+        "projector": {**env, "ALARMFLOW_ROLE": "projector"},
+        "agents": {
+            **env,
+            "ALARMFLOW_ROLE": "agents",
+            "ALARMFLOW_VAR_DIR": str(settings.var_dir / "agents"),
+            "ALARMFLOW_WEB_PORT": str(_port_near(settings.web_port + 1)),
+        },
+    }
+
+
+def _port_near(port: int) -> int:
+    """``port`` if nothing listens on it (on loopback), else one the system picks."""
+    for wanted in (port, 0):
+        with socket.socket() as s:
             try:
-                proc.wait(timeout=30)
+                s.bind(("127.0.0.1", wanted))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise click.ClickException("no free port on 127.0.0.1")
+
+
+@contextmanager
+def _workers(settings: Settings, env: dict[str, str]) -> Iterator[list[Process]]:
+    started: list[Process] = []
+    try:
+        for role, role_env in roles_env(settings, env).items():
+            own = Settings.from_env(role_env)
+            own.var_dir.mkdir(parents=True, exist_ok=True)
+            with (own.var_dir / f"worker-{role}.log").open("wb") as log:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "streams.cli", "worker"],
+                    env=role_env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            started.append(Process(role, own, proc))
+        yield started
+    finally:
+        for p in started:
+            if p.proc.poll() is None:
+                os.killpg(p.proc.pid, signal.SIGTERM)
+        for p in started:
+            try:
+                p.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                os.killpg(p.proc.pid, signal.SIGKILL)
+                p.proc.wait()
 
 
-def _wait_web(settings: Settings, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
+def _exited(processes: list[Process]) -> Process | None:
+    return next((p for p in processes if p.proc.poll() is not None), None)
+
+
+def _wait_web(processes: list[Process], timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise click.ClickException(f"the worker exited; see {settings.var_dir / 'worker.log'}")
+    waiting = list(processes)
+    while waiting and time.monotonic() < deadline:
+        if gone := _exited(processes):
+            raise click.ClickException(f"the {gone.role} worker exited; see {gone.log}")
         try:
-            urllib.request.urlopen(f"{settings.web_url}/", timeout=1).close()  # noqa: S310 - our loopback URL
-            return
+            urllib.request.urlopen(f"{waiting[0].settings.web_url}/", timeout=1).close()  # noqa: S310 - loopback
+            waiting.pop(0)
         except OSError:
             time.sleep(0.3)
-    raise click.ClickException("the worker did not come up")
+    if waiting:
+        raise click.ClickException(f"the {waiting[0].role} worker did not come up; see {waiting[0].log}")
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -140,29 +195,33 @@ def run_demo(base: Settings, run: DemoRun = DemoRun(), html: Path | None = None,
     click.echo(f"== starting Kafka on {settings.kafka_bootstrap} (jars via Maven on first run)")
     kafka_local.up(settings)
     try:
-        with _worker(settings, env) as proc:
-            _wait_web(settings, proc)
+        with _workers(settings, env) as processes:
+            _wait_web(processes)
+            click.echo(
+                "== two worker processes: "
+                + ", ".join(f"{p.role} on {p.settings.web_url} (log {p.log})" for p in processes)
+            )
             click.echo(f"== the command room's live board: {settings.web_url}/board")
             _simulate(settings, run)
             asyncio.run(wait_caught_up(settings.kafka_bootstrap, settings.consumer_groups(), timeout=600))
-            click.echo("== the worker has caught up (lag 0)")
+            click.echo("== the workers have caught up (lag 0)")
             _report(settings, html)
             if stay:
-                _stay(settings, proc)
+                _stay(settings, processes)
     finally:
         kafka_local.down(settings, purge=True)
-        click.echo("== stopped the worker and the broker")
+        click.echo("== stopped the workers and the broker")
 
 
-def _stay(settings: Settings, proc: subprocess.Popen[bytes]) -> None:
-    """Keep the worker and the broker up for the board (and queries) until Ctrl-C or SIGTERM."""
+def _stay(settings: Settings, processes: list[Process]) -> None:
+    """Keep the workers and the broker up for the board (and queries) until Ctrl-C or SIGTERM."""
     click.echo(f"== staying up: the live board is at {settings.web_url}/board; Ctrl-C stops everything")
     try:
-        while proc.poll() is None:
+        while (gone := _exited(processes)) is None:
             time.sleep(0.5)
     except KeyboardInterrupt:
         return
-    raise click.ClickException(f"the worker exited; see {settings.var_dir / 'worker.log'}")
+    raise click.ClickException(f"the {gone.role} worker exited; see {gone.log}")
 
 
 def _simulate(settings: Settings, run: DemoRun) -> None:

@@ -90,7 +90,7 @@ def test_the_demo_prints_the_report_writes_the_page_stays_up_with_the_board_and_
         assert "<html" in urllib.request.urlopen(board, timeout=30).read().decode()
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=120)
-        assert "stopped the worker and the broker" in rest, rest[-3000:]
+        assert "stopped the workers and the broker" in rest, rest[-3000:]
         assert proc.returncode == 0, rest[-3000:]  # Ctrl-C is how a --stay demo ends
     finally:
         if proc.poll() is None:  # a failed assertion above: stop the demo all the same
@@ -119,6 +119,6 @@ def test_ctrl_c_during_the_demo_leaves_nothing_running(tmp_path: Path) -> None:
     time.sleep(3)  # mid-simulation, with the broker and the worker running
     proc.send_signal(signal.SIGINT)
     rest, _ = proc.communicate(timeout=120)
-    assert "stopped the worker and the broker" in rest, rest[-3000:]
+    assert "stopped the workers and the broker" in rest, rest[-3000:]
     assert proc.returncode != 0  # aborted, not a success
     assert _leftovers(tmp_path) == []
