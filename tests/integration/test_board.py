@@ -132,8 +132,11 @@ def test_the_board_shows_a_case_turn_amber_then_red_and_clear_when_accepted(
     assert browser.find_element(By.CSS_SELECTOR, row).get_attribute("data-status") == "ok"  # contact is far off
     assert browser.find_element(By.ID, "n-over").text == "0"
     _shot(browser, "accepted")
+
+    def shown() -> bool:  # found again at each look: the board re-renders its rows every second (stale elements)
+        return bool(browser.find_element(By.CSS_SELECTOR, row).is_displayed())
+
     for name, width, height in (("laptop", 1280, 800), ("wall", 3840, 2160)):
         browser.set_window_size(width, height)
-        shown = browser.find_element(By.CSS_SELECTOR, row).is_displayed
-        _wait(f"the case at {width}x{height}", shown, 5, stack)
+        _wait(f"the case at {width}x{height}", shown, 10, stack)
         _shot(browser, name)
