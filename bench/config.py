@@ -17,8 +17,9 @@ class Sizes:
     # The worker figure's input: the first messages of every partition of the input. Not all 1M: on the shared
     # 2-core machine the worker does 150-400 events/s, so 3 repetitions over 1M would take 2 to 6 hours.
     worker_events: int = 50_000
-    # the worker figure's deployments (bench/figures/worker.py), the first is the headline
-    worker_deployments: str = "single"
+    # the worker figure's deployments (bench/figures/worker.py), alternated; the first, the default deployment, is
+    # the headline and the others are reported against it
+    worker_deployments: str = "split,single"
     partitions: int = 4
     decode_payloads: int = 1_000_000  # payloads of the input topic decoded per pass (all of a 1M topic)
     sink_rows: int = 200_000  # events-table rows written per variant and repetition
@@ -43,6 +44,7 @@ class Sizes:
 QUICK = Sizes(
     events=1_500,
     worker_events=1_500,
+    worker_deployments="split",
     repetitions=3,
     decode_payloads=1_500,
     sink_rows=3_000,

@@ -28,9 +28,10 @@ def _why_worker(r: Results) -> str:
     w = r["worker"]
     prof = w.get("profile", {})
     parts = [
-        f"the worker used {_get(r, 'worker', 'worker_cpu_cores', 'median')} CPU cores (one Python process, one "
-        f"event loop) and the broker {_get(r, 'worker', 'broker_cpu_cores', 'median')} of the machine's "
-        f"{_get(r, 'machine', 'cores')}",
+        f"the worker ({w.get('deployment', 'single')} deployment) used "
+        f"{_get(r, 'worker', 'worker_cpu_cores', 'median')} CPU cores (by role: {w.get('cpu_cores_by_role', {})}) "
+        "and the broker "
+        f"{_get(r, 'worker', 'broker_cpu_cores', 'median')} of the machine's {_get(r, 'machine', 'cores')}",
         f"per input message it wrote {w.get('messages_written_per_input')} more messages (derived events, routing, "
         "ticks, table changelogs), each produced and fetched again",
     ]
@@ -190,7 +191,12 @@ def _detail(name: str, fig: dict[str, Any]) -> str:
     if name == "decode":
         return f"codec {fig['codec']['median']:,.0f}/s vs bare {fig['bare']['median']:,.0f}/s"
     if name == "worker":
-        return f"worker/raw {fig.get('ratio_to_raw')}; start-up {fig['startup_s']['median']} s"
+        others = "".join(
+            f"; {d} {o['throughput']['median']:,.0f}/s = x{o['throughput_ratio_to_headline']}"
+            for d, o in fig.get("other_deployments", {}).items()
+        )
+        deployment = fig.get("deployment", "single")
+        return f"{deployment}; worker/raw {fig.get('ratio_to_raw')}; start-up {fig['startup_s']['median']} s{others}"
     if name == "floor":
         return f"worker {fig['worker_us_per_input']} µs/input = x{fig['ratio']} the floor; parts {fig['parts_us']}"
     if name == "sink":
