@@ -112,6 +112,11 @@ def window_entry(key: str) -> tuple[str, Entry]:
     return hotspot_id, (from_millis(int(ms)), case)
 
 
+def window_hotspot(key: str) -> str:
+    """The hotspot id of a window key (without parsing its entry)."""
+    return key[len(WINDOW) :].rpartition("\t")[0]
+
+
 class StreetEngine:
     def __init__(
         self,
@@ -389,7 +394,7 @@ def _folded(spot: Spot, entry: Entry, logged: int) -> bool:
 def _stored(entries: Mapping[str, Any], key: str) -> Any:
     """A changed key's value as logged: a window entry's is its header's last change."""
     if key.startswith(WINDOW):
-        changed = entries[f"s/{window_entry(key)[0]}"].changed
+        changed = entries[f"s/{window_hotspot(key)}"].changed
         return 0 if changed is None else changed  # 0: a header from before offsets were kept, see _folded
     return entries[key]
 
