@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from bench.context import Context
 from bench.machine import rss_mb
 from projections.query import run_readonly
 from streams import query_client
+from streams.net import free_port
 from streams.settings import Settings
 
 # A pre-filled input needs no special setting: field events wait for their dispatch as long as the dispatch
@@ -75,12 +75,6 @@ class Worker:
             return self.log.read_text(errors="replace")[-chars:]
         except OSError:
             return ""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def worker_env(ctx: Context, prefix: str, app_id: str, var_dir: Path, **extra: str) -> dict[str, str]:

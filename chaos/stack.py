@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from streams import kafka_local
 from streams.errors import BrokerError
 from streams.kafka_admin import ensure_topics, reset_offsets, wait_caught_up
 from streams.kafka_io import producer
+from streams.net import free_port
 from streams.query_client import query
 from streams.settings import TOPIC_SUFFIXES, Settings
 from streams.simulator.events import SimEvent
@@ -32,12 +32,6 @@ from streams.simulator.publisher import encode
 REPO = Path(__file__).resolve().parents[1]
 CODEC = Codec()
 STOP_GRACE_S = 60.0  # how long a stopped worker gets before it is killed (a hang, reported as such)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

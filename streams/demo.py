@@ -8,7 +8,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import click
 from streams import kafka_local
 from streams.domain.outcomes import LOCAL_TZ
 from streams.kafka_admin import wait_caught_up
+from streams.net import free_port
 from streams.query_client import render
 from streams.reference_files import DEFAULT_DIRECTORY, load_district, load_hotspot_policy
 from streams.report import agenda, sections
@@ -105,21 +105,9 @@ def roles_env(settings: Settings, env: dict[str, str]) -> dict[str, dict[str, st
             **env,
             "ALARMFLOW_ROLE": "agents",
             "ALARMFLOW_VAR_DIR": str(settings.var_dir / "agents"),
-            "ALARMFLOW_WEB_PORT": str(_port_near(settings.web_port + 1)),
+            "ALARMFLOW_WEB_PORT": str(free_port(settings.web_port + 1)),
         },
     }
-
-
-def _port_near(port: int) -> int:
-    """``port`` if nothing listens on it (on loopback), else one the system picks."""
-    for wanted in (port, 0):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", wanted))
-            except OSError:
-                continue
-            return int(s.getsockname()[1])
-    raise click.ClickException("no free port on 127.0.0.1")
 
 
 @contextmanager

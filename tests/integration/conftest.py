@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,18 +23,13 @@ from schemas.codec import Codec
 from schemas.validation import Limits
 from streams.kafka_admin import ensure_topics, list_topics, wait_caught_up
 from streams.kafka_io import parse_lines, publish_events, read_topic, send_raw
+from streams.net import free_port
 from streams.query_client import query
 from streams.reference_files import DEFAULT_DIRECTORY
 from streams.settings import TOPIC_SUFFIXES, Settings
 
 CODEC = Codec()
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -156,10 +150,6 @@ class Stack:
         return asyncio.run(collect())
 
 
-def free_port() -> int:
-    return _free_port()
-
-
 def make_stack(var_dir: Path, **extra_env: str) -> Stack:
     """A fresh namespace: its own topics, consumer groups, database path and ports."""
     ns = f"t{uuid.uuid4().hex[:10]}"
@@ -168,8 +158,8 @@ def make_stack(var_dir: Path, **extra_env: str) -> Stack:
         "ALARMFLOW_TOPIC_PREFIX": ns,
         "ALARMFLOW_APP_ID": ns,
         "ALARMFLOW_VAR_DIR": str(var_dir),
-        "ALARMFLOW_WEB_PORT": str(_free_port()),
-        "ALARMFLOW_CLICKHOUSE_HTTP_PORT": str(_free_port()),
+        "ALARMFLOW_WEB_PORT": str(free_port()),
+        "ALARMFLOW_CLICKHOUSE_HTTP_PORT": str(free_port()),
         "ALARMFLOW_PHONE_HMAC_KEY": "integration-test-key-0123456789",
         "ALARMFLOW_BATCH_WITHIN_MS": "200",
         **extra_env,
