@@ -5,6 +5,7 @@ Every decision names the rule that made it, so the command room can see why a ca
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -17,13 +18,21 @@ from schemas.event import Event
 from streams.domain.district import Disposition, District, Member, SlaTargets, normalise
 
 DERIVED_NAMESPACE = uuid.UUID("8d2b7f0e-4c1a-4e7b-9a0c-3f5e6d7c8b9a")
+_NAMESPACE_BYTES = DERIVED_NAMESPACE.bytes
 WORKER_SOURCE = "alarmflow.worker"
 GEOHASH_PRECISION = 7  # a cell of about 153 m × 120 m at this latitude
 
 
 def derived_id(source_event_id: str, kind: str) -> str:
-    """A derived event's id is a function of what caused it, so a replay publishes the same id."""
-    return str(uuid.uuid5(DERIVED_NAMESPACE, f"{source_event_id}/{kind}"))
+    """A derived event's id is a function of what caused it, so a replay publishes the same id: RFC 4122's
+    name-based UUID (version 5) of ``<source_event_id>/<kind>`` in ``DERIVED_NAMESPACE``, ``uuid.uuid5``'s value
+    computed without building a UUID object (a tenth of the pure engines' time went there)."""
+    name = _NAMESPACE_BYTES + f"{source_event_id}/{kind}".encode()
+    digest = bytearray(hashlib.sha1(name, usedforsecurity=False).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def derived_dead_letter(
