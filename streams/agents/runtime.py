@@ -3,8 +3,9 @@
 For each batch of one input topic (``Stream.take_events``):
 1. every record is decoded once and fed to the engine, which changes its in-memory state and says what to
    publish (streams.domain.engine);
-2. the batch's outputs are sent together and acknowledged; then its progress announcements, so no
-   downstream partition reads an announcement before the records it covers;
+2. the batch's outputs and then its progress announcements are sent together and acknowledged. Records of one
+   partition keep their order (``faust_ext.Producer.send_records``), and an announcement covers the records of
+   the partition it goes to, so no downstream partition reads an announcement before the records it covers;
 3. the state changes are logged to the agent's one changelog topic, in the engine's safe order, and
    acknowledged; only then are they written to the local store (``Table.apply_changelog_batch``, the same
    path Faust's recovery takes), which also records the changelog offset a persistent store resumes from;
@@ -147,8 +148,7 @@ class Runner:
                 emits += self.engine.on_record(record)
         for partition in touched:
             emits += self.engine.announcements(partition)
-        await self.outbox.publish([e for e in emits if not e.after])
-        await self.outbox.publish([e for e in emits if e.after])
+        await self.outbox.publish([e for e in emits if not e.after] + [e for e in emits if e.after])
         await self._log_state(list(touched))
         metrics.agent_batch(emits)
 
