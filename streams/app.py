@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
+import mode.loop
 
 from projections import failpoints
 from projections.analyst import AnalystEngine, AnalystLimits
@@ -163,6 +164,9 @@ def run_worker(settings: Settings) -> None:
     if settings.role in ("all", "agents"):
         topics += wiring.changelog_topics(settings)
     asyncio.run(ensure_topics(settings.kafka_bootstrap, topics, settings.partitions))
+    # Faust's and aiokafka's per-message work is event-loop work: uvloop (Faust's documented ``-L uvloop``) takes
+    # about a fifth off the CPU a consumed message costs.
+    mode.loop.use(settings.event_loop)
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()

@@ -43,7 +43,7 @@ class Settings:
     batch_max: int = 10_000
     batch_within_ms: int = 500
     agent_batch_max: int = 1000  # events an agent takes at once (one acknowledgement round trip per batch)
-    agent_batch_within_ms: int = 10  # the longest an agent waits to fill a batch
+    agent_batch_within_ms: int = 50  # the longest an agent waits to fill a batch (per stage: latency for throughput)
     log_level: str = "info"
     district_dir: Path | None = None
     sla_lateness_ms: int = 60_000
@@ -52,6 +52,7 @@ class Settings:
     tick_interval_ms: int = 1000
     success_outcomes: str = "RESOLVED"  # comma-separated; success rate = success / (concluded − NO_ACTION_NEEDED)
     role: str = "all"  # all | agents | projector: scale agents over partitions, keep one projector
+    event_loop: str = "uvloop"  # the worker's asyncio loop: uvloop (Faust's ``-L uvloop``) or aio (the standard one)
     failpoints: str = ""  # injected ClickHouse write failures for the fault suite (projections.failpoints)
     # ClickHouse's HTTP interface on the embedded database, for analysts' tools (streams.clickhouse_http); 0: off.
     clickhouse_http_port: int = 8123
@@ -150,6 +151,8 @@ class Settings:
             raise ConfigError(f"ALARMFLOW_SUCCESS_OUTCOMES: use a comma-separated subset of {', '.join(OUTCOMES)}")
         if settings.role not in ("all", "agents", "projector"):
             raise ConfigError(f"ALARMFLOW_ROLE={settings.role!r}: use all, agents or projector")
+        if settings.event_loop not in ("uvloop", "aio"):
+            raise ConfigError(f"ALARMFLOW_EVENT_LOOP={settings.event_loop!r}: use uvloop or aio")
         _check_cluster(settings)
         return settings
 
