@@ -215,9 +215,12 @@ def fast_part(query: Query, now: datetime, leads: Mapping[str, float], since: da
 
 
 def compliance(query: Query, day: date) -> list[dict[str, Any]]:
-    """Per stage, today so far: met / (met + breached), as in v_sla_by_stage; open and cancelled as counts."""
+    """Per stage, today so far: met / (met + breached), as in v_sla_by_stage; open and cancelled as counts. Every
+    stage is there, with zeros and no rate before the day's first case (just after local midnight)."""
+    found = {str(r[0]): r[1:] for r in query(COMPLIANCE_TODAY, {"day": day.isoformat()}).rows}
     out = []
-    for stage, met, breached, open_, cancelled in query(COMPLIANCE_TODAY, {"day": day.isoformat()}).rows:
+    for stage in STAGES:
+        met, breached, open_, cancelled = found.get(stage, (0, 0, 0, 0))
         decided = int(met) + int(breached)
         rate = None if decided == 0 else round(int(met) / decided, 4)
         out.append(

@@ -146,3 +146,23 @@ def test_open_cases_are_built_from_the_query_most_urgent_first() -> None:
     assert (red["assignee"], red["force"], red["grid"], red["escalations"]) == ("MD-02", "MEDIATION", "", 1)
     assert cases[1]["assignee"] == ""  # the command room's (no one assigned)
     assert seen["since"] == int((T0 - timedelta(hours=72)).timestamp() * 1000)
+
+
+def test_compliance_shows_every_stage_before_the_days_first_case() -> None:
+    """Just after local midnight nothing of today is decided yet: every stage is there, with no rate."""
+
+    def rows(found: list[list[Any]]) -> board.Query:
+        return lambda sql, params: QueryResult([], found)
+
+    empty = board.compliance(rows([]), date(2026, 12, 1))
+    assert [(s["stage"], s["met"], s["breached"], s["within"]) for s in empty] == [
+        ("accept", 0, 0, None),
+        ("contact", 0, 0, None),
+        ("arrive", 0, 0, None),
+    ]
+    some = board.compliance(rows([["contact", 3, 1, 2, 0]]), date(2026, 12, 1))
+    assert [(s["stage"], s["within"], s["open"]) for s in some] == [
+        ("accept", None, 0),
+        ("contact", 0.75, 2),
+        ("arrive", None, 0),
+    ]
