@@ -58,9 +58,19 @@ def _why_worker(r: Results) -> str:
 def _why_floor(r: Results) -> str:
     parts = _get(r, "floor", "parts_us") or {}
     per = _get(r, "floor", "per_input") or {}
+    fw = _get(r, "floor", "framework") or {}
+    faust = (
+        f"; a bare Faust agent (take_events, empty body) costs {fw['faust_agent_read_per_msg_us']} µs of CPU per "
+        f"message against {fw['bare_read_per_msg_us']} for a bare aiokafka read, so the agents' "
+        f"{fw['agent_reads_per_input']} reads per input cost {fw['faust_reads_us_per_input']} µs through Faust before "
+        f"any work, and the floor of a design on Faust agents is {fw['faust_design_floor_us']} µs"
+        if fw
+        else ""
+    )
     return (
         f"the floor's parts per input: {', '.join(f'{k} {v} µs' for k, v in parts.items())}, for {per} messages "
-        f"and rows per input; the worker spends the rest in the framework's per-message machinery: {_why_worker(r)}"
+        f"and rows per input{faust}; the worker spends the rest in the framework's per-message machinery: "
+        f"{_why_worker(r)}"
     )
 
 
@@ -198,7 +208,11 @@ def _detail(name: str, fig: dict[str, Any]) -> str:
         deployment = fig.get("deployment", "single")
         return f"{deployment}; worker/raw {fig.get('ratio_to_raw')}; start-up {fig['startup_s']['median']} s{others}"
     if name == "floor":
-        return f"worker {fig['worker_us_per_input']} µs/input = x{fig['ratio']} the floor; parts {fig['parts_us']}"
+        fw = fig.get("framework")
+        faust = f"; through Faust agents {fw['faust_design_floor_us']} µs" if fw else ""
+        return (
+            f"worker {fig['worker_us_per_input']} µs/input = x{fig['ratio']} the floor; parts {fig['parts_us']}{faust}"
+        )
     if name == "sink":
         r = fig["rows_per_s"]
         return (

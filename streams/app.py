@@ -35,7 +35,9 @@ from streams.settings import TOPIC_SUFFIXES, Settings, require_server_for_cluste
 log = logging.getLogger(__name__)
 
 
-def _faust_app(settings: Settings) -> faust.App:
+def faust_app(settings: Settings) -> faust.App:
+    """The worker's Faust app before any agent or task is added (the bench's bare agent runs on it too)."""
+    (settings.var_dir / "faust").mkdir(parents=True, exist_ok=True)
     return faust.App(
         settings.faust_app_id,
         broker=f"{faust_ext.SCHEME}://{settings.kafka_bootstrap}",  # Kafka through streams.faust_ext.Transport
@@ -89,8 +91,7 @@ def create_app(settings: Settings) -> faust.App:
     codec = Codec()
     limits = Limits(max_bytes=settings.max_message_bytes, max_future=timedelta(hours=settings.max_future_hours))
     redactor = Redactor(settings.phone_key())
-    (settings.var_dir / "faust").mkdir(parents=True, exist_ok=True)
-    app = _faust_app(settings)
+    app = faust_app(settings)
     _on_start(app, settings, f"SLA policy in force: {district_dir / 'sla.json'}: {district.sla.describe()}")
     metrics.install(app, settings)  # GET /metrics
     if settings.role in ("all", "agents"):

@@ -9,6 +9,11 @@ Each part is measured here in this process's CPU time (``time.process_time``, ev
 - insert: ``insert_arrow`` of pre-built Arrow batches of events-table rows into the embedded engine;
 - domain: every engine on the pure topology (``chaos.model``) fed the worker figure's input, in time order.
 
+Beside the floor, the figure prices what the agents' reads cost through Faust: ``bench.bare_agent`` runs the
+worker's Faust app with agents that take batches as the worker's do and do nothing with them, over the input
+topics. Its CPU per message times the agents' reads per input is what any design built on Faust agents spends
+before doing anything (``framework``); ``faust_design_floor_us`` is the floor with the agents' reads priced so.
+
 ``reads``, ``writes`` come from the worker figure's topic sizes; ``rows`` from the model's outputs (each event
 times the projections that take it). floor = reads × consume + writes × produce + rows × insert + domain, and the
 worker's CPU per input is reported against it. The model flushes state after every record (a batch of one), so
@@ -18,6 +23,9 @@ its domain figure is an upper bound of what the worker's batches spend in the do
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -30,6 +38,7 @@ from bench.context import Context, Record
 from bench.figures import raw
 from bench.figures.sink import event_rows
 from bench.stats import headline, summary
+from bench.workers import worker_env
 from bench.workload import prefix_of
 from chaos.model import Model
 from projections.client import connect
@@ -77,6 +86,44 @@ async def _produce(settings: Settings, topic: str, values: list[bytes], partitio
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
+
+
+def _faust_read_us(ctx: Context, messages: int) -> float:
+    """µs of CPU per message through a bare Faust agent (``bench.bare_agent``) over the input topics."""
+    env = worker_env(
+        ctx,
+        ctx.base.topic_prefix,
+        f"{ctx.base.topic_prefix}-bare",
+        ctx.run_dir / "bare-agent",
+        BENCH_BARE_MESSAGES=str(messages),
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.bare_agent", "worker"],
+        cwd=ctx.code_dir,
+        env=env,
+        capture_output=True,
+        timeout=messages / 200 + 300,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    lines = [line for line in done.stdout.decode(errors="replace").splitlines() if line.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"bench.bare_agent exited {done.returncode}: {done.stderr.decode(errors='replace')[-2000:]}")
+    result = json.loads(lines[-1])
+    ctx.log(
+        f"bare Faust agent: {result['messages']} messages, {result['cpu_s'] / result['messages'] * 1e6:.0f} µs each"
+    )
+    return float(result["cpu_s"]) / result["messages"] * 1e6
+
+
+def _framework(faust_us: float, agent_reads: float, bare_us: float, floor_us: float) -> dict[str, float]:
+    return {
+        "faust_agent_read_per_msg_us": round(faust_us, 1),
+        "bare_read_per_msg_us": round(bare_us, 1),
+        "agent_reads_per_input": round(agent_reads, 2),
+        "faust_reads_us_per_input": round(agent_reads * faust_us, 1),
+        "faust_design_floor_us": round(floor_us + agent_reads * (faust_us - bare_us), 1),
+    }
 
 
 def _decoded(ctx: Context, records: list[Record]) -> list[Event]:
@@ -127,6 +174,8 @@ def run(ctx: Context) -> dict[str, Any]:
         ]
     )
     domain_cpu, rows_made = _domain(ctx, _decoded(ctx, records))
+    faust_us = _faust_read_us(ctx, len(records))
+    agent_reads = sum(sizes.get(t, 0) for t in AGENT_TOPICS) / inputs
 
     us = {
         "consume_decode_per_msg": consume_cpu / n * 1e6,
@@ -155,6 +204,7 @@ def run(ctx: Context) -> dict[str, Any]:
         "floor_us_per_input": round(floor_us, 1),
         "worker_us_per_input": round(worker_us, 1),
         "ratio": round(worker_us / floor_us, 2),
+        "framework": _framework(faust_us, agent_reads, us["consume_decode_per_msg"], floor_us),
         "targets": [
             {"metric": "worker CPU / floor", "op": "<=", "value": TARGET_RATIO},
             {"metric": "worker CPU µs per input", "op": "<=", "value": TARGET_US},

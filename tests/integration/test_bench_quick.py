@@ -90,6 +90,9 @@ def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
     assert all(v > 0 for v in floor["unit_costs_us"].values()) and all(v > 0 for v in floor["parts_us"].values())
     assert floor["per_input"]["reads"] >= 1 and floor["per_input"]["writes"] > 0 and floor["per_input"]["rows"] > 0
     assert floor["ratio"] == round(floor["worker_us_per_input"] / floor["floor_us_per_input"], 2)
+    framework = floor["framework"]
+    assert framework["faust_agent_read_per_msg_us"] > 0 and framework["agent_reads_per_input"] >= 1
+    assert framework["faust_design_floor_us"] > 0
 
     metrics = {t["metric"]: t for t in data["targets"]}
     isolation = data["figures"]["isolation"]

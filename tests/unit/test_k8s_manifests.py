@@ -443,10 +443,10 @@ def _isolated(labels: dict[str, str], policies: list[Doc]) -> bool:
 
 def _routes_served(settings: Settings) -> set[str]:
     """The GET routes of the Faust app the worker builds (streams/app.py), from the blueprints it enables."""
-    from streams.app import _faust_app
+    from streams.app import faust_app
 
     routes = set()
-    for prefix, named in _faust_app(settings).web._enabled_blueprints():
+    for prefix, named in faust_app(settings).web._enabled_blueprints():
         blueprint = named
         if isinstance(named, str):
             module, _, attr = named.partition(":") if ":" in named else named.rpartition(".")
