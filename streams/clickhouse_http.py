@@ -123,12 +123,17 @@ class ClickHouseHTTP(Service):
             "Access-Control-Expose-Headers": EXPOSED,
         }
         try:
-            body = _request_body(request.headers, await request.read())
+            form = await _form(request)
+            if form is not None:
+                body = form.pop("query", "").encode()
+            else:
+                body = _request_body(request.headers, await request.read())
             sql = _query_text(request, body)
             if sql is None:  # a health check, answered without credentials as ClickHouse does
                 return web.Response(text="Ok.\n", headers=headers)
             self._authenticate(request)
-            params = {k[6:]: v for k, v in request.query.items() if k.startswith("param_")}
+            fields = {**request.query, **(form or {})}
+            params = {k[6:]: v for k, v in fields.items() if k.startswith("param_")}
             settings = {k: v for k, v in request.query.items() if k not in TRANSPORT and not k.startswith("param_")}
             fmt = request.query.get("default_format") or request.headers.get("X-ClickHouse-Format") or "TabSeparated"
             database = request.query.get("database") or request.headers.get("X-ClickHouse-Database") or "default"
@@ -188,6 +193,23 @@ def _query_text(request: web.Request, body: bytes) -> str | None:
     if request.query.get("decompress") == "1":
         raise EngineRefused(48, "Code: 48. DB::Exception: decompress=1 (ClickHouse's native compression of the request body) is not supported here; use Content-Encoding. (NOT_IMPLEMENTED)")  # noqa: E501
     return f"{query}\n{text}" if query and text else (query or text)
+
+
+async def _form(request: web.Request) -> dict[str, str] | None:
+    """A ``multipart/form-data`` body's fields (``query`` and ``param_*``), as ClickHouse reads them; None for any
+    other body. clickhouse-connect sends its query and parameters so once they are too long for a URL."""
+    if not request.content_type.startswith("multipart/"):
+        return None
+    fields: dict[str, str] = {}
+    for name, value in (await request.post()).items():
+        if not isinstance(value, str) or not (name == "query" or name.startswith("param_")):
+            raise EngineRefused(
+                48,
+                f"Code: 48. DB::Exception: form field {name!r}: external data tables are not supported here; send "
+                "the query and param_* fields only. (NOT_IMPLEMENTED)",
+            )
+        fields[name] = value
+    return fields
 
 
 def _request_body(headers: Mapping[str, str], raw: bytes) -> bytes:

@@ -100,6 +100,12 @@ def test_clickhouse_connect_query_df_arrow_and_server_side_parameters(served: St
             parameters={"t": "AlarmReceived", "ids": picked},
         )
         assert bound.result_rows == [(len(picked),)]
+        # Parameters too long for a URL: clickhouse-connect sends the query and them as multipart/form-data.
+        many = [*picked, *(f"no-such-case-{i:05d}" for i in range(5000))]
+        assert client.query(
+            "SELECT count() FROM events WHERE type = {t:String} AND case_id IN {ids:Array(String)}",
+            parameters={"t": "AlarmReceived", "ids": many},
+        ).result_rows == [(len(picked),)]
         frame = client.query_df("SELECT event_id, type FROM events ORDER BY event_id")
         assert list(frame.columns) == ["event_id", "type"] and sorted(frame["event_id"]) == sorted(
             e["event_id"] for e in EVENTS
@@ -252,6 +258,11 @@ def test_curl_get_post_parameters_headers_and_compression(served: Stack) -> None
     status, _, body = curl(served, *auth(), "--data-binary", "events WHERE type = 'CaseClosed'",
                            "--url-query", "query=SELECT count() FROM")  # fmt: skip
     assert (status, body) == (200, f"{BY_TYPE['CaseClosed']}\n".encode())
+    # a multipart/form-data body: the query and its parameters as fields; an external data table is refused
+    status, _, body = curl(served, *auth(), "-F", f"query={query}", "-F", "param_t=CaseClosed")
+    assert (status, body) == (200, f"{BY_TYPE['CaseClosed']}\n".encode())
+    status, _, body = curl(served, *auth(), "-F", "query=SELECT * FROM t", "-F", "t=@/etc/hostname")
+    assert status == 501 and b"Code: 48." in body and b"external data" in body, body
     # a setting a read-only user may pass: the one in force
     status, _, body = curl(served, *auth(), "--data-binary", "SELECT getSetting('max_result_rows')",
                            "--url-query", "max_result_rows=5000")  # fmt: skip
