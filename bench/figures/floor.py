@@ -90,12 +90,14 @@ async def _produce(settings: Settings, topic: str, values: list[bytes], partitio
 
 def _faust_read_us(ctx: Context, messages: int) -> float:
     """µs of CPU per message through a bare Faust agent (``bench.bare_agent``) over the input topics."""
+    out = ctx.run_dir / "bare-agent" / "result.json"
     env = worker_env(
         ctx,
         ctx.base.topic_prefix,
         f"{ctx.base.topic_prefix}-bare",
-        ctx.run_dir / "bare-agent",
+        out.parent,
         BENCH_BARE_MESSAGES=str(messages),
+        BENCH_BARE_OUT=str(out),
     )
     done = subprocess.run(
         [sys.executable, "-m", "bench.bare_agent", "worker"],
@@ -106,10 +108,9 @@ def _faust_read_us(ctx: Context, messages: int) -> float:
         check=False,
         stdin=subprocess.DEVNULL,
     )
-    lines = [line for line in done.stdout.decode(errors="replace").splitlines() if line.startswith("{")]
-    if not lines:
+    if not out.exists():
         raise RuntimeError(f"bench.bare_agent exited {done.returncode}: {done.stderr.decode(errors='replace')[-2000:]}")
-    result = json.loads(lines[-1])
+    result = json.loads(out.read_text())
     ctx.log(
         f"bare Faust agent: {result['messages']} messages, {result['cpu_s'] / result['messages'] * 1e6:.0f} µs each"
     )

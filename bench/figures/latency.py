@@ -2,7 +2,8 @@
 - event published (broker ack) → its row is queryable (polling the worker's ClickHouse HTTP interface);
 - ACCEPT deadline passed → SlaBreached published (its broker append time minus the deadline), with
   ALARMFLOW_SLA_LATENESS_MS=0 and a district whose accept target is a few seconds.
-One worker; an unmeasured warm-up window, then one measured window per repetition.
+The worker figure's headline deployment (split: an agents and a projector process, by default), whose capacity sets
+the load; an unmeasured warm-up window, then one measured window per repetition.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.context import Context
+from bench.figures.worker import DEPLOYMENTS
 from bench.live import Load, Probes, breach_latencies
 from bench.stats import headline, percentile, summary
 from bench.workers import Worker, query, running, spawn, wait_caught_up, wait_ready, worker_env
@@ -139,19 +141,28 @@ def run(ctx: Context) -> dict[str, Any]:
     prefix = f"{ctx.base.topic_prefix}-lat"
     settings = replace(ctx.base, topic_prefix=prefix)
     asyncio.run(create_topics(settings, ctx.codec, ctx.sizes.partitions))
-    env = worker_env(
-        ctx,
-        prefix,
-        prefix,
-        ctx.run_dir / "latency",
-        ALARMFLOW_SLA_LATENESS_MS="0",
-        ALARMFLOW_DISTRICT_DIR=str(short_district(ctx)),
-    )
+    deployment = ctx.results.get("worker", {}).get("deployment", "split")
+    roles = DEPLOYMENTS[deployment]
+    district = short_district(ctx)
+    envs = [
+        worker_env(
+            ctx,
+            prefix,
+            prefix,
+            ctx.run_dir / f"latency-{role}",
+            ALARMFLOW_ROLE=role,
+            ALARMFLOW_SLA_LATENESS_MS="0",
+            ALARMFLOW_DISTRICT_DIR=str(district),
+        )
+        for role in roles
+    ]
+    env = envs[0]
     with running([]) as workers:
-        w = spawn(ctx, "latency-worker", env)
-        workers.append(w)
-        wait_ready(w)
-        windows = asyncio.run(_measure(ctx, settings, w, rate))
+        workers += [spawn(ctx, f"latency-{role}", e) for role, e in zip(roles, envs, strict=True)]
+        for w in workers:
+            wait_ready(w)
+        database = next(w for w in workers if w.settings.role in ("all", "projector"))  # it serves the queries
+        windows = asyncio.run(_measure(ctx, settings, database, rate))
         wait_caught_up(ctx, Settings.from_env(env).consumer_groups(), workers, timeout=300)
     asyncio.run(delete_deployment(ctx.base, prefix))
     sla = _stats(windows, "sla_ms")
@@ -159,6 +170,7 @@ def run(ctx: Context) -> dict[str, Any]:
         "what": "live load at 50% of the worker figure's median; published = broker ack of the producer; "
         f"rows polled every {POLL_S * 1000:.0f} ms through the ClickHouse HTTP port; "
         "SLA = SlaBreached append time - accept deadline",
+        "deployment": deployment,
         "offered_events_per_s": round(rate, 1),
         "offered_from": "worker median" if worker_result else f"fallback {FALLBACK_RATE}/s (no worker figure)",
         "settings": {
