@@ -13,7 +13,6 @@ than this per message read.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 import mode.loop
 from faust import Worker
 
+from streams import logs
 from streams.agents.wiring import raw_topic
 from streams.app import faust_app
 from streams.settings import Settings
@@ -51,9 +51,8 @@ def main() -> None:
                 Path(os.environ["BENCH_BARE_OUT"]).write_text(json.dumps(result))
                 os._exit(0)
 
-    async def quiet() -> None:  # as the worker does once started: Faust leaves its loggers at DEBUG
-        for name in ("", "faust", "mode", "aiokafka"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+    async def quiet() -> None:  # as the worker does once started
+        logs.set_levels("warning")
 
     app.task(quiet)
     for suffix in INPUTS:

@@ -74,9 +74,7 @@ def _on_start(app: faust.App, settings: Settings, policy_line: str) -> None:
     so every debug call builds a record (7% of a busy worker's time)."""
 
     async def started() -> None:
-        level = logging.getLevelName(settings.log_level.upper())
-        for name in ("", "faust", "mode", "aiokafka"):
-            logging.getLogger(name).setLevel(level)
+        logs.set_levels(settings.log_level)
         logs.install()  # a broker outage: one line per kind of client error and half minute, not thousands
         log.info("%s", policy_line)
 

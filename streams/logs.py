@@ -39,6 +39,14 @@ class RepeatFilter(logging.Filter):
         return True
 
 
+def set_levels(level: str) -> None:
+    """The level asked for, on the root logger and on Faust's, mode's and aiokafka's, which Faust's worker leaves at
+    DEBUG whatever it was given (so every debug call builds a record)."""
+    value = logging.getLevelName(level.upper())
+    for name in ("", "faust", "mode", "aiokafka"):
+        logging.getLogger(name).setLevel(value)
+
+
 def install(filter_: logging.Filter | None = None) -> logging.Filter:
     """Add the filter to every handler of the root logger (where every library's records end up)."""
     filter_ = filter_ or RepeatFilter()
