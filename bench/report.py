@@ -141,8 +141,8 @@ def targets(results: Results) -> list[dict[str, Any]]:
             met = value >= target if op == ">=" else value <= target
             entry["met"] = met
             if not met:
-                # How far off: the factor the figure has to improve by.
-                entry["missed_by_factor"] = round(target / value if op == ">=" else value / target, 2)
+                # How far off: the factor the figure has to improve by (unrounded: a near miss is not a 1.0).
+                entry["missed_by_factor"] = target / value if op == ">=" else value / target
                 entry["why"] = why(results)
         else:
             entry["met"] = None
@@ -179,7 +179,7 @@ def table(results: Results) -> Table:
             continue
         t.add_row(h["name"], _cell(h), h["unit"], _detail(name, fig))
     for target in results.get("targets", []):
-        mark = {True: "met", False: f"MISSED (x{target.get('missed_by_factor')})", None: "n/a"}[target["met"]]
+        mark = {True: "met", False: f"MISSED (x{target.get('missed_by_factor', 0):.4g})", None: "n/a"}[target["met"]]
         t.add_row("target", f"{target['metric']} {target['op']} {target['target']}", "", f"{target['value']} {mark}")
     return t
 
