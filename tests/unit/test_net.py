@@ -1,11 +1,13 @@
 import socket
 
-from streams.net import free_port
+from streams.net import _ephemeral_range, free_port
 
 
 def test_free_ports_are_never_handed_out_twice() -> None:
     ports = [free_port() for _ in range(300)]
     assert len(set(ports)) == len(ports)
+    low, _ = _ephemeral_range()
+    assert all(p < low for p in ports)  # none an outgoing connection could be holding
 
 
 def test_a_preferred_port_is_given_when_free_and_replaced_when_taken() -> None:
