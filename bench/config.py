@@ -27,6 +27,8 @@ class Sizes:
     latency_window_s: float = 40.0  # offered load per repetition
     latency_accept_s: int = 10  # accept deadline of the latency run's district (contact 3x, arrive 8x)
     latency_grace_s: float = 20.0  # after the window: how long to wait for late probes
+    # offered loads as shares of the worker figure's median, each on a fresh deployment; the first is the headline
+    latency_shares: str = "0.5,0.25,0.1"
     scale_events: int = 20_000
     scale_partitions: int = 8
     # Open cases go through the worker; every dispatch of one street is serial on one routing partition
@@ -52,6 +54,7 @@ QUICK = Sizes(
     latency_window_s=8.0,
     latency_accept_s=2,
     latency_grace_s=10.0,
+    latency_shares="0.5,0.1",
     scale_events=900,
     scale_partitions=4,
     memory_open_cases=300,

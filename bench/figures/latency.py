@@ -1,9 +1,10 @@
-"""latency: at a fixed offered load of 50% of the worker figure's median throughput, live:
+"""latency: at fixed offered loads (``latency_shares`` of the worker figure's median throughput, 50% first), live:
 - event published (broker ack) → its row is queryable (polling the worker's ClickHouse HTTP interface);
 - ACCEPT deadline passed → SlaBreached published (its broker append time minus the deadline), with
   ALARMFLOW_SLA_LATENESS_MS=0 and a district whose accept target is a few seconds.
 The worker figure's headline deployment (split: an agents and a projector process, by default), whose capacity sets
-the load; an unmeasured warm-up window, then one measured window per repetition.
+the load; an unmeasured warm-up window, then one measured window per repetition. The first share is the headline;
+``curve`` has every share's percentiles, which show where the live worker stops keeping up.
 """
 
 from __future__ import annotations
@@ -135,10 +136,9 @@ def _stats(windows: list[dict[str, Any]], key: str) -> dict[str, Any]:
     }
 
 
-def run(ctx: Context) -> dict[str, Any]:
-    worker_result = ctx.results.get("worker", {}).get("throughput")
-    rate = 0.5 * worker_result["median"] if worker_result else FALLBACK_RATE
-    prefix = f"{ctx.base.topic_prefix}-lat"
+def _point(ctx: Context, rate: float, label: str) -> dict[str, Any]:
+    """One offered load on a fresh deployment of the worker figure's headline kind: its windows, summarised."""
+    prefix = f"{ctx.base.topic_prefix}-{label}"
     settings = replace(ctx.base, topic_prefix=prefix)
     asyncio.run(create_topics(settings, ctx.codec, ctx.sizes.partitions))
     deployment = ctx.results.get("worker", {}).get("deployment", "split")
@@ -149,7 +149,7 @@ def run(ctx: Context) -> dict[str, Any]:
             ctx,
             prefix,
             prefix,
-            ctx.run_dir / f"latency-{role}",
+            ctx.run_dir / f"{label}-{role}",
             ALARMFLOW_ROLE=role,
             ALARMFLOW_SLA_LATENESS_MS="0",
             ALARMFLOW_DISTRICT_DIR=str(district),
@@ -158,30 +158,64 @@ def run(ctx: Context) -> dict[str, Any]:
     ]
     env = envs[0]
     with running([]) as workers:
-        workers += [spawn(ctx, f"latency-{role}", e) for role, e in zip(roles, envs, strict=True)]
+        workers += [spawn(ctx, f"{label}-{role}", e) for role, e in zip(roles, envs, strict=True)]
         for w in workers:
             wait_ready(w)
         database = next(w for w in workers if w.settings.role in ("all", "projector"))  # it serves the queries
         windows = asyncio.run(_measure(ctx, settings, database, rate))
         wait_caught_up(ctx, Settings.from_env(env).consumer_groups(), workers, timeout=300)
     asyncio.run(delete_deployment(ctx.base, prefix))
-    sla = _stats(windows, "sla_ms")
-    out = {
-        "what": "live load at 50% of the worker figure's median; published = broker ack of the producer; "
-        f"rows polled every {POLL_S * 1000:.0f} ms through the ClickHouse HTTP port; "
-        "SLA = SlaBreached append time - accept deadline",
+    return {
         "deployment": deployment,
         "offered_events_per_s": round(rate, 1),
-        "offered_from": "worker median" if worker_result else f"fallback {FALLBACK_RATE}/s (no worker figure)",
+        "tick_interval_ms": Settings.from_env(env).tick_interval_ms,
+        "queryable_ms": _stats(windows, "queryable_ms"),
+        "sla_ms": _stats(windows, "sla_ms"),
+        "windows": [{k: v for k, v in w.items() if not k.endswith("_ms")} for w in windows],
+    }
+
+
+def _curve_entry(share: float, point: dict[str, Any]) -> dict[str, Any]:
+    def p(key: str, q: str) -> float | None:
+        return point[key].get(q, {}).get("median")
+
+    sla_p50 = [w["summary"]["s50"] for w in point["windows"] if w["summary"].get("s50") is not None]
+    return {
+        "share_of_worker_median": share,
+        "offered_events_per_s": point["offered_events_per_s"],
+        "queryable_p50_ms": p("queryable_ms", "p50"),
+        "queryable_p99_ms": p("queryable_ms", "p99"),
+        "sla_p50_ms": p("sla_ms", "p50"),
+        "sla_p99_ms": p("sla_ms", "p99"),
+        "sla_p50_per_window_ms": sla_p50,
+        "probes_missed": sum(w["row_missed"] + w["sla_missed"] for w in point["windows"]),
+    }
+
+
+def run(ctx: Context) -> dict[str, Any]:
+    worker_result = ctx.results.get("worker", {}).get("throughput")
+    capacity = worker_result["median"] if worker_result else 2 * FALLBACK_RATE
+    shares = [float(x) for x in ctx.sizes.latency_shares.split(",") if x.strip()]
+    points = [_point(ctx, share * capacity, f"lat{i}") for i, share in enumerate(shares)]
+    head, sla = points[0], points[0]["sla_ms"]
+    out = {
+        "what": f"live load at {shares[0]:g} x the worker figure's median (then at each further share, each on a fresh "
+        "deployment); published = broker ack of the producer; "
+        f"rows polled every {POLL_S * 1000:.0f} ms through the ClickHouse HTTP port; "
+        "SLA = SlaBreached append time - accept deadline",
+        "deployment": head["deployment"],
+        "offered_events_per_s": head["offered_events_per_s"],
+        "offered_from": "worker median" if worker_result else f"fallback {2 * FALLBACK_RATE}/s (no worker figure)",
         "settings": {
             "ALARMFLOW_SLA_LATENESS_MS": 0,
             "accept_s": ctx.sizes.latency_accept_s,
-            "tick_interval_ms": Settings.from_env(env).tick_interval_ms,
+            "tick_interval_ms": head["tick_interval_ms"],
         },
         "window_s": ctx.sizes.latency_window_s,
-        "queryable_ms": _stats(windows, "queryable_ms"),
+        "queryable_ms": head["queryable_ms"],
         "sla_ms": sla,
-        "windows": [{k: v for k, v in w.items() if not k.endswith("_ms")} for w in windows],
+        "windows": head["windows"],
+        "curve": [_curve_entry(share, point) for share, point in zip(shares, points, strict=True)],
         "target": {"metric": "SLA detection p99 ms", "op": "<=", "value": TARGET_SLA_P99_MS},
     }
     if "p99" in sla:

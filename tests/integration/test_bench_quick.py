@@ -80,6 +80,10 @@ def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
     assert worker["profile"]["busy_s"] > 0 and worker["profile"]["share_of_busy_by_package"]
     latency = data["figures"]["latency"]
     assert latency["offered_events_per_s"] > 0 and latency["sla_ms"]["pooled"]["samples"] > 0
+    curve = latency["curve"]  # one point per share of the worker's median, the headline first, each measured
+    assert [c["share_of_worker_median"] for c in curve] == [0.5, 0.1]
+    assert curve[0]["offered_events_per_s"] == latency["offered_events_per_s"] > curve[1]["offered_events_per_s"]
+    assert all(c["queryable_p99_ms"] > 0 and c["sla_p99_ms"] > 0 for c in curve), curve
     memory = data["figures"]["memory"]
     assert memory["open"]["open_cases"] > 0 and memory["open"]["rss_open_mb"] > 0
     assert memory["closed"]["closed_cases"] == data["sizes"]["memory_closed_cases"]
@@ -97,7 +101,7 @@ def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
     metrics = {t["metric"]: t for t in data["targets"]}
     isolation = data["figures"]["isolation"]
     assert sum(isolation["analyst_queries_answered"]) > 0, isolation  # the analyst loop did run
-    assert len(metrics) == 8
+    assert len(metrics) == 10
     for target in metrics.values():
         assert target["value"] > 0 and target["met"] in (True, False), target
         if not target["met"]:
