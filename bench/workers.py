@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from clickhouse_connect.driver.client import Client
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.context import Context
 from bench.machine import rss_mb
@@ -53,6 +54,12 @@ class Worker:
 
     def rss_mb(self) -> float:
         return rss_mb(self.proc.pid)
+
+    def metric(self, name: str) -> float:
+        """A sample's value (summed over its labels) from the worker's /metrics; 0 when it has none."""
+        with urllib.request.urlopen(self.settings.web_url + "/metrics", timeout=10) as r:  # noqa: S310 - our loopback
+            text = r.read().decode()
+        return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples if s.name == name)
 
     def crash(self) -> str | None:
         """The first new agent crash in the log since the last look (Faust restarts a crashed agent and keeps the
@@ -97,6 +104,13 @@ def worker_env(ctx: Context, prefix: str, app_id: str, var_dir: Path, **extra: s
     )
     env.update(extra)
     return env
+
+
+def deployment_envs(ctx: Context, prefix: str, label: str, roles: Sequence[str], **extra: str) -> list[dict[str, str]]:
+    """One environment per process of a deployment (``roles``) on one prefix: var dir ``<run dir>/<label>-<role>``."""
+    return [
+        worker_env(ctx, prefix, prefix, ctx.run_dir / f"{label}-{role}", ALARMFLOW_ROLE=role, **extra) for role in roles
+    ]
 
 
 def spawn(ctx: Context, name: str, env: Mapping[str, str], module: str = "streams.cli") -> Worker:

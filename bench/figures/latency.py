@@ -21,7 +21,7 @@ from bench.context import Context
 from bench.figures.worker import DEPLOYMENTS
 from bench.live import Load, Probes, breach_latencies
 from bench.stats import headline, percentile, summary
-from bench.workers import Worker, query, running, spawn, wait_caught_up, wait_ready, worker_env
+from bench.workers import Worker, deployment_envs, query, running, spawn, wait_caught_up, wait_ready
 from bench.workload import create_topics, delete_deployment
 from streams.kafka_io import producer, read_topic
 from streams.settings import Settings
@@ -144,18 +144,9 @@ def _point(ctx: Context, rate: float, label: str) -> dict[str, Any]:
     deployment = ctx.results.get("worker", {}).get("deployment", "split")
     roles = DEPLOYMENTS[deployment]
     district = short_district(ctx)
-    envs = [
-        worker_env(
-            ctx,
-            prefix,
-            prefix,
-            ctx.run_dir / f"{label}-{role}",
-            ALARMFLOW_ROLE=role,
-            ALARMFLOW_SLA_LATENESS_MS="0",
-            ALARMFLOW_DISTRICT_DIR=str(district),
-        )
-        for role in roles
-    ]
+    envs = deployment_envs(
+        ctx, prefix, label, roles, ALARMFLOW_SLA_LATENESS_MS="0", ALARMFLOW_DISTRICT_DIR=str(district)
+    )
     env = envs[0]
     with running([]) as workers:
         workers += [spawn(ctx, f"{label}-{role}", e) for role, e in zip(roles, envs, strict=True)]

@@ -36,9 +36,11 @@ from bench.workers import (
 from bench.workload import copy, create_topics, delete_deployment, group_state, prefix_of
 from streams.settings import Settings
 
+REBALANCES = "alarmflow_faust_rebalances_total"
 
-def one(ctx: Context, tag: str, n_workers: int, records: list[Any]) -> tuple[float, float]:
-    """(input events/s, CPU seconds all workers used) for one run."""
+
+def one(ctx: Context, tag: str, n_workers: int, records: list[Any]) -> tuple[float, float, int]:
+    """(input events/s, CPU seconds all workers used, rebalances the workers saw while measured) for one run."""
     p = ctx.sizes.scale_partitions
     prefix = f"{ctx.base.topic_prefix}-s{tag}"
     settings = replace(ctx.base, topic_prefix=prefix)
@@ -71,14 +73,19 @@ def one(ctx: Context, tag: str, n_workers: int, records: list[Any]) -> tuple[flo
                 wait_ready(w)
             wait_group(ctx, settings, prefix, ("Stable",), workers)
         start, cpu0 = time.monotonic(), sum(cpu_seconds(w.proc.pid) for w in workers)
+        rebalances0 = sum(w.metric(REBALANCES) for w in workers)
         asyncio.run(copy(ctx.base, records, prefix, by_key=True))
         group = {prefix: workers[0].settings.consumer_groups()[prefix]}
         done = wait_caught_up(ctx, group, workers, timeout=len(records) / 10 + 600)
         cpu = sum(cpu_seconds(w.proc.pid) for w in workers) - cpu0
+        rebalances = int(sum(w.metric(REBALANCES) for w in workers) - rebalances0)
     asyncio.run(delete_deployment(ctx.base, prefix))
     rate = len(records) / (done - start)
-    ctx.log(f"scale {tag}: {n_workers} agent worker(s), {len(records)} messages, {rate:.0f}/s, {cpu:.1f} CPU s")
-    return rate, cpu
+    ctx.log(
+        f"scale {tag}: {n_workers} agent worker(s), {len(records)} messages, {rate:.0f}/s, {cpu:.1f} CPU s, "
+        f"{rebalances} rebalance(s) while measured"
+    )
+    return rate, cpu, rebalances
 
 
 def wait_group(ctx: Context, settings: Settings, group: str, states: tuple[str, ...], workers: list[Worker]) -> None:
@@ -98,11 +105,13 @@ def run(ctx: Context) -> dict[str, Any]:
     two_w: list[float] = []
     one_cpu: list[float] = []
     two_cpu: list[float] = []
+    rebalances: dict[int, list[int]] = {1: [], 2: []}
     for rep in range(ctx.sizes.repetitions):
         for n, rates, cpus in ((1, one_w, one_cpu), (2, two_w, two_cpu)):
-            rate, cpu = one(ctx, f"{rep}x{n}", n, records)
+            rate, cpu, seen = one(ctx, f"{rep}x{n}", n, records)
             rates.append(rate)
             cpus.append(cpu)
+            rebalances[n].append(seen)
     ratio = summary([b / a for a, b in zip(one_w, two_w, strict=True)])
     return {
         "what": "agents only (ALARMFLOW_ROLE=agents, no projector: one process per chDB path), app-id group lag "
@@ -113,8 +122,10 @@ def run(ctx: Context) -> dict[str, Any]:
         "two_workers": summary(two_w, 0),
         "cpu_seconds_one_worker": summary(one_cpu, 1),
         "cpu_seconds_two_workers": summary(two_cpu, 1),
-        "note": "2 worker processes share 2 cores with the broker; with 2 workers each also keeps a standby copy "
-        "of the other's tables (Faust's table_standby_replicas defaults to 1), replaying its changelogs",
+        "rebalances_while_measured": {"one_worker": rebalances[1], "two_workers": rebalances[2]},
+        "note": "2 worker processes share 2 cores with the broker (no standby replicas: each reads only its own "
+        "partitions' changelogs); a rebalance while measured (alarmflow_faust_rebalances_total, scraped before and "
+        "after) makes both workers stop, reload their partitions' state and read again",
         "ratio": ratio,
         "headline": headline("scale", "x one worker", ratio),
     }

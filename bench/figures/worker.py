@@ -26,7 +26,7 @@ from typing import Any
 from bench.context import Context, Record
 from bench.machine import cpu_seconds
 from bench.stats import headline, summary
-from bench.workers import PREFILLED_ENV, running, spawn, wait_caught_up, wait_ready, worker_env
+from bench.workers import PREFILLED_ENV, deployment_envs, running, spawn, wait_caught_up, wait_ready
 from bench.workload import copy, create_topics, delete_deployment, deployment_sizes, prefix_of
 from streams.kafka_local import BrokerPaths
 from streams.settings import Settings
@@ -50,11 +50,7 @@ def one(ctx: Context, index: int, records: list[Record], deployment: str = "sing
     asyncio.run(create_topics(settings, ctx.codec, ctx.sizes.partitions))
     n = asyncio.run(copy(ctx.base, records, prefix))
     roles = DEPLOYMENTS[deployment]
-    dirs = [ctx.run_dir / f"worker-{index}-{role}" for role in roles]
-    envs = [
-        worker_env(ctx, prefix, prefix, d, ALARMFLOW_ROLE=role, **PREFILLED_ENV)
-        for role, d in zip(roles, dirs, strict=True)
-    ]
+    envs = deployment_envs(ctx, prefix, f"worker-{index}", roles, **PREFILLED_ENV)
     groups = Settings.from_env(envs[0]).consumer_groups()
     broker = broker_pid(ctx)
     with running([]) as workers:
@@ -68,8 +64,8 @@ def one(ctx: Context, index: int, records: list[Record], deployment: str = "sing
         rss = sum(w.rss_mb() for w in workers)
     written = asyncio.run(deployment_sizes(ctx.base, prefix))
     asyncio.run(delete_deployment(ctx.base, prefix))
-    for d in dirs:
-        _drop_database(d)
+    for env in envs:
+        _drop_database(Path(env["ALARMFLOW_VAR_DIR"]))
     elapsed = done - ready
     rate = f"{n} messages in {elapsed:.1f}s ({n / elapsed:.0f}/s)"
     ctx.log(f"worker {index + 1}/{ctx.sizes.repetitions} ({deployment}): {rate}")

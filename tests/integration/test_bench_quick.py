@@ -80,6 +80,9 @@ def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
     assert worker["profile"]["busy_s"] > 0 and worker["profile"]["share_of_busy_by_package"]
     latency = data["figures"]["latency"]
     assert latency["offered_events_per_s"] > 0 and latency["sla_ms"]["pooled"]["samples"] > 0
+    reps = data["sizes"]["repetitions"]
+    seen = data["figures"]["scale"]["rebalances_while_measured"]  # scraped from every worker's /metrics
+    assert len(seen["one_worker"]) == len(seen["two_workers"]) == reps and all(n >= 0 for n in seen["two_workers"])
     curve = latency["curve"]  # one point per share of the worker's median, the headline first, each measured
     assert [c["share_of_worker_median"] for c in curve] == [0.5, 0.1]
     assert curve[0]["offered_events_per_s"] == latency["offered_events_per_s"] > curve[1]["offered_events_per_s"]
