@@ -186,7 +186,7 @@ def _curve_entry(share: float, point: dict[str, Any]) -> dict[str, Any]:
 def run(ctx: Context) -> dict[str, Any]:
     worker_result = ctx.results.get("worker", {}).get("throughput")
     capacity = worker_result["median"] if worker_result else 2 * FALLBACK_RATE
-    shares = [float(x) for x in ctx.sizes.latency_shares.split(",") if x.strip()]
+    shares = [float(x) for x in ctx.sizes.latency_shares.split(",") if x.strip()] or [0.5]
     points = [_point(ctx, share * capacity, f"lat{i}") for i, share in enumerate(shares)]
     head, sla = points[0], points[0]["sla_ms"]
     out = {
@@ -196,7 +196,7 @@ def run(ctx: Context) -> dict[str, Any]:
         "SLA = SlaBreached append time - accept deadline",
         "deployment": head["deployment"],
         "offered_events_per_s": head["offered_events_per_s"],
-        "offered_from": "worker median" if worker_result else f"fallback {2 * FALLBACK_RATE}/s (no worker figure)",
+        "offered_from": "worker median" if worker_result else f"fallback capacity {2 * FALLBACK_RATE}/s",
         "settings": {
             "ALARMFLOW_SLA_LATENESS_MS": 0,
             "accept_s": ctx.sizes.latency_accept_s,
