@@ -24,7 +24,7 @@ from bench import profiling, report, snapshot
 from bench.broker import broker
 from bench.config import FULL, QUICK, WORKLOADS, Sizes
 from bench.context import Context
-from bench.figures import decode, floor, isolation, latency, memory, raw, scale, sink, worker
+from bench.figures import decode, flat, floor, isolation, latency, memory, raw, scale, sink, worker
 from bench.machine import describe
 from bench.workload import create_topics, describe_workload, publish, upstream
 
@@ -37,6 +37,7 @@ FIGURES: tuple[tuple[str, Figure], ...] = (
     ("floor", floor.run),  # after worker: it prices what the worker moved per input
     ("latency", latency.run),  # after worker: its load is half the worker's throughput
     ("scale", scale.run),
+    ("flat", flat.run),  # CPU per message read over the last 10% of a backlog against the first
     ("memory", memory.run),
     ("isolation", isolation.run),  # the projector alone vs with analysts' queries through the ClickHouse HTTP port
 )

@@ -30,6 +30,7 @@ class Sizes:
     # offered loads as shares of the worker figure's median, each on a fresh deployment; the first is the headline
     latency_shares: str = "0.5,0.25,0.1"
     scale_events: int = 20_000
+    flat_events: int = 1_000_000  # the flat figure's backlog: the first messages of the input (all of a 1M input)
     scale_partitions: int = 8
     # Open cases go through the worker; every dispatch of one street is serial on one routing partition
     # (~45 alarms/s here), so 100k would take ~40 min: measure 20k and project the slope to 100k.
@@ -56,6 +57,7 @@ QUICK = Sizes(
     latency_grace_s=10.0,
     latency_shares="0.5,0.1",
     scale_events=900,
+    flat_events=1_500,
     scale_partitions=4,
     memory_open_cases=300,
     memory_closed_cases=3_000,

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 Results = dict[str, Any]
-FIGURES = ("raw", "decode", "worker", "floor", "sink", "latency", "scale", "memory", "isolation")
+FIGURES = ("raw", "decode", "worker", "floor", "sink", "latency", "scale", "flat", "memory", "isolation")
 
 
 def _get(results: Results, figure: str, *path: str) -> Any:
@@ -130,6 +130,15 @@ def _why_queryable(r: Results) -> str:
     )
 
 
+def _why_flat(r: Results) -> str:
+    runs = _get(r, "flat", "runs") or {}
+    per = "; ".join(
+        f"{mode} {run['cpu_us_per_read_first_10pct']} -> {run['cpu_us_per_read_last_10pct']} µs per message read"
+        for mode, run in runs.items()
+    )
+    return f"over {_get(r, 'flat', 'messages')} messages: {per}; a term that grows with the stored data remains"
+
+
 def _why_isolation(r: Results) -> str:
     f = r["isolation"]
     return (
@@ -156,6 +165,7 @@ TARGETS: tuple[TargetSpec, ...] = (
         1000.0,
         _why_queryable,
     ),
+    ("flat", "CPU per read, last 10% / first 10%", ("flat", "worst_ratio"), "<=", 1.2, _why_flat),
     ("isolation", "projector with analysts / alone", ("isolation", "ratio", "median"), ">=", 0.8, _why_isolation),
 )
 
@@ -257,6 +267,8 @@ def _detail(name: str, fig: dict[str, Any]) -> str:
         return f"at {fig['offered_events_per_s']}/s: queryable p50/p99 {q[0]}/{q[1]} ms; SLA p50 {s} ms" + (
             f"; p99 queryable/SLA at {more}" if more else ""
         )
+    if name == "flat":
+        return "; ".join(f"{mode} x{run['ratio']}" for mode, run in fig["runs"].items())
     if name == "scale":
         return f"agents {fig['one_worker']['median']:,.0f}/s -> {fig['two_workers']['median']:,.0f}/s"
     if name == "memory":

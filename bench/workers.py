@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,11 +176,18 @@ def running(workers: list[Worker]) -> Iterator[list[Worker]]:
                 stop(w)
 
 
+Sample = Callable[[float, int], None]  # (time.monotonic(), messages the groups have committed) at each look
+
+
 def wait_caught_up(
-    ctx: Context, groups: Mapping[str, Sequence[str]], workers: Sequence[Worker], timeout: float
+    ctx: Context,
+    groups: Mapping[str, Sequence[str]],
+    workers: Sequence[Worker],
+    timeout: float,
+    on_look: Sample | None = None,
 ) -> float:
     """Time (time.monotonic()) of the first look at which every group has lag 0 on every partition."""
-    return asyncio.run(_wait(ctx, groups, workers, timeout))
+    return asyncio.run(_wait(ctx, groups, workers, timeout, on_look))
 
 
 class LagWatcher:
@@ -191,6 +198,7 @@ class LagWatcher:
         self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
         self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
         self.partitions: dict[str, list[TopicPartition]] = {}
+        self.committed = 0  # the groups' committed offsets, summed, at the last look: how much they have read
 
     async def __aenter__(self) -> LagWatcher:
         await self.admin.start()
@@ -209,16 +217,24 @@ class LagWatcher:
                 self.partitions[t] = [TopicPartition(t, p) for p in self.consumer.partitions_for_topic(t) or ()]
         tps = [tp for t in wanted for tp in self.partitions[t]]
         ends = await self.consumer.end_offsets(tps)
-        total = 0
+        total = read = 0
         for group, topics in groups.items():
             committed = await self.admin.list_consumer_group_offsets(group)
             for t in topics:
                 for tp in self.partitions[t]:
-                    total += ends[tp] - (committed[tp].offset if tp in committed else 0)
+                    offset = committed[tp].offset if tp in committed else 0
+                    total, read = total + ends[tp] - offset, read + offset
+        self.committed = read
         return total
 
 
-async def _wait(ctx: Context, groups: Mapping[str, Sequence[str]], workers: Sequence[Worker], timeout: float) -> float:
+async def _wait(
+    ctx: Context,
+    groups: Mapping[str, Sequence[str]],
+    workers: Sequence[Worker],
+    timeout: float,
+    on_look: Sample | None,
+) -> float:
     start = time.monotonic()
     best, moved = None, start
     pause = 0.1
@@ -235,6 +251,8 @@ async def _wait(ctx: Context, groups: Mapping[str, Sequence[str]], workers: Sequ
             except KafkaError as exc:  # a fresh group has no coordinator for a moment
                 total = None
                 ctx.log(f"lag not readable yet: {exc}")
+            if on_look is not None and total is not None:
+                on_look(now, watcher.committed)
             if total == 0:
                 return now
             if total is not None and (best is None or total < best):

@@ -21,7 +21,7 @@ from dataclasses import replace
 from typing import Any
 
 from bench.context import Context, Record
-from bench.figures.worker import _drop_database
+from bench.figures.worker import drop_database
 from bench.stats import headline, summary
 from bench.workers import PREFILLED_ENV, running, spawn, wait_caught_up, wait_ready, worker_env
 from bench.workload import copy, create_topics, delete_deployment, prefix_of
@@ -99,7 +99,7 @@ def one(ctx: Context, index: int, records: list[Record], analyst: bool) -> dict[
         if analyst:
             loop.stop()
     asyncio.run(delete_deployment(ctx.base, prefix))
-    _drop_database(var_dir)
+    drop_database(var_dir)
     elapsed = done - ready
     ctx.log(f"isolation {index + 1}/{ctx.sizes.repetitions} {kind}: {n} messages in {elapsed:.1f}s")
     out: dict[str, Any] = {"messages": n, "elapsed_s": elapsed, "events_per_s": n / elapsed}

@@ -65,7 +65,7 @@ def one(ctx: Context, index: int, records: list[Record], deployment: str = "sing
     written = asyncio.run(deployment_sizes(ctx.base, prefix))
     asyncio.run(delete_deployment(ctx.base, prefix))
     for env in envs:
-        _drop_database(Path(env["ALARMFLOW_VAR_DIR"]))
+        drop_database(Path(env["ALARMFLOW_VAR_DIR"]))
     elapsed = done - ready
     rate = f"{n} messages in {elapsed:.1f}s ({n / elapsed:.0f}/s)"
     ctx.log(f"worker {index + 1}/{ctx.sizes.repetitions} ({deployment}): {rate}")
@@ -82,7 +82,7 @@ def one(ctx: Context, index: int, records: list[Record], deployment: str = "sing
     }
 
 
-def _drop_database(var_dir: Path) -> None:
+def drop_database(var_dir: Path) -> None:
     """Keep the worker's log, drop its embedded database and Faust data (hundreds of MB per repetition)."""
     for name in ("clickhouse", "faust"):
         shutil.rmtree(var_dir / name, ignore_errors=True)

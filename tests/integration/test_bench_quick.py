@@ -30,6 +30,7 @@ REQUIRED: dict[str, list[tuple[str, ...]]] = {
     "scale": [("one_worker",), ("two_workers",), ("ratio",)],
     "isolation": [("alone_events_per_s",), ("with_analyst_events_per_s",), ("ratio",)],
     "memory": [],
+    "flat": [],
 }
 
 
@@ -80,6 +81,12 @@ def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
     assert worker["profile"]["busy_s"] > 0 and worker["profile"]["share_of_busy_by_package"]
     latency = data["figures"]["latency"]
     assert latency["offered_events_per_s"] > 0 and latency["sla_ms"]["pooled"]["samples"] > 0
+    flat = data["figures"]["flat"]  # the agents, the projector and both, each over the whole backlog
+    assert set(flat["runs"]) == {"agents", "projector", "split"}
+    for run in flat["runs"].values():
+        assert run["reads"] > 0 and run["cpu_us_per_read_first_10pct"] > 0 and run["cpu_us_per_read_last_10pct"] > 0
+    assert flat["worst_ratio"] == max(run["ratio"] for run in flat["runs"].values())
+    assert set(flat["runs"]["split"]["by_role"]) == {"agents", "projector"}
     reps = data["sizes"]["repetitions"]
     seen = data["figures"]["scale"]["rebalances_while_measured"]  # scraped from every worker's /metrics
     assert len(seen["one_worker"]) == len(seen["two_workers"]) == reps and all(n >= 0 for n in seen["two_workers"])
@@ -104,7 +111,7 @@ def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
     metrics = {t["metric"]: t for t in data["targets"]}
     isolation = data["figures"]["isolation"]
     assert sum(isolation["analyst_queries_answered"]) > 0, isolation  # the analyst loop did run
-    assert len(metrics) == 10
+    assert len(metrics) == 11
     for target in metrics.values():
         assert target["value"] > 0 and target["met"] in (True, False), target
         if not target["met"]:

@@ -1,0 +1,116 @@
+"""flat: does the cost of an input grow with what is already stored? CPU per message read over the first 10% of a
+pre-filled backlog against the last 10%, for the agents alone, the projector alone and both together (the split
+deployment), one run each on a fresh copy of the first ``flat_events`` messages of the input.
+
+A term that scales with the stored data (a look-up on a growing table, a whole aggregate rewritten per update, an
+index that keeps stale entries) makes the last 10% dearer than the first. The progress measure is the deployment's
+consumer groups' committed offsets, read at every lag look (at most ``poll_s`` apart); each process's CPU time is
+read at the same looks, and the 10% and 90% marks are interpolated between looks. Messages read, not input events:
+the agents also read what they derive, and the share of derived messages is the same at both ends of the input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from bisect import bisect_left
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from bench.context import Context
+from bench.figures.worker import DEPLOYMENTS, drop_database
+from bench.machine import cpu_seconds
+from bench.stats import headline, summary
+from bench.workers import PREFILLED_ENV, deployment_envs, running, spawn, wait_caught_up, wait_ready
+from bench.workload import copy, create_topics, delete_deployment, prefix_of
+from streams.settings import Settings
+
+TARGET = 1.2  # CPU per message read, last 10% / first 10%
+MODES = {"agents": ("agents",), "projector": ("projector",), "split": DEPLOYMENTS["split"]}
+
+
+def _at(looks: list[tuple[int, float]], read: float) -> float:
+    """CPU seconds when the groups had read ``read`` messages, interpolated between the two looks around it."""
+    reads = [r for r, _ in looks]
+    i = min(max(bisect_left(reads, read), 1), len(looks) - 1)
+    (r0, c0), (r1, c1) = looks[i - 1], looks[i]
+    return c0 if r1 == r0 else c0 + (c1 - c0) * (read - r0) / (r1 - r0)
+
+
+def costs(looks: list[tuple[int, float]]) -> dict[str, Any]:
+    """From (messages read, CPU seconds) at each look: µs of CPU per message read over the first and last 10%."""
+    (r_start, c_start), (r_end, c_end) = looks[0], looks[-1]
+    span = r_end - r_start
+    if span <= 0:
+        raise ValueError("the groups read nothing while watched")
+    r10, r90 = r_start + 0.1 * span, r_start + 0.9 * span
+    first = (_at(looks, r10) - c_start) / (r10 - r_start) * 1e6
+    last = (c_end - _at(looks, r90)) / (r_end - r90) * 1e6
+    return {
+        "reads": span,
+        "looks": len(looks),
+        "cpu_us_per_read_first_10pct": round(first, 1),
+        "cpu_us_per_read_last_10pct": round(last, 1),
+        "ratio": round(last / first, 3) if first > 0 else None,
+    }
+
+
+def one(ctx: Context, mode: str, records: list[Any]) -> dict[str, Any]:
+    prefix = f"{ctx.base.topic_prefix}-f{mode[0]}"
+    settings = replace(ctx.base, topic_prefix=prefix)
+    asyncio.run(create_topics(settings, ctx.codec, ctx.sizes.partitions))
+    n = asyncio.run(copy(ctx.base, records, prefix))
+    roles = MODES[mode]
+    envs = deployment_envs(ctx, prefix, f"flat-{mode}", roles, **PREFILLED_ENV)
+    every = Settings.from_env(envs[0]).consumer_groups()
+    groups = _groups(every, roles)
+    with running([]) as workers:
+        workers += [spawn(ctx, f"flat-{mode}-{role}", env) for role, env in zip(roles, envs, strict=True)]
+        for w in workers:
+            wait_ready(w)
+        pids = {role: w.proc.pid for role, w in zip(roles, workers, strict=True)}
+        looks: dict[str, list[tuple[int, float]]] = {role: [] for role in (*roles, "total")}
+        rss: list[float] = []
+
+        def look(_: float, read: int) -> None:
+            cpu = {role: cpu_seconds(pid) for role, pid in pids.items()}
+            for role, c in (*cpu.items(), ("total", sum(cpu.values()))):
+                looks[role].append((read, c))
+            rss.append(sum(w.rss_mb() for w in workers))
+
+        wait_caught_up(ctx, groups, workers, timeout=n / 20 + 600, on_look=look)
+    asyncio.run(delete_deployment(ctx.base, prefix))
+    for env in envs:
+        drop_database(Path(env["ALARMFLOW_VAR_DIR"]))
+    total = costs(looks["total"])
+    by_role = {role: costs(looks[role]) for role in roles} if len(roles) > 1 else {}
+    ctx.log(
+        f"flat {mode}: {n} messages, {total['reads']} read, {total['cpu_us_per_read_first_10pct']} -> "
+        f"{total['cpu_us_per_read_last_10pct']} µs CPU per read (x{total['ratio']})"
+    )
+    return {"messages": n, **total, "by_role": by_role, "rss_mb_first_look": rss[0], "rss_mb_last_look": rss[-1]}
+
+
+def _groups(every: dict[str, list[str]], roles: tuple[str, ...]) -> dict[str, list[str]]:
+    """The consumer groups these roles run: the agents' (the app id), the projector's, or both."""
+    return {
+        g: topics
+        for g, topics in every.items()
+        if any(g.endswith("-projector") == (role == "projector") for role in roles)
+    }
+
+
+def run(ctx: Context) -> dict[str, Any]:
+    records = prefix_of(ctx.records, ctx.sizes.flat_events / max(len(ctx.records), 1))
+    runs = {mode: one(ctx, mode, records) for mode in MODES}
+    ratios = [r["ratio"] for r in runs.values() if r["ratio"] is not None]
+    worst = max(ratios)
+    return {
+        "what": "CPU per message read by the deployment's groups, last 10% of a pre-filled backlog / first 10%; "
+        "agents alone, projector alone, both (split); one run each",
+        "messages": len(records),
+        "runs": runs,
+        "worst_ratio": worst,
+        "target": {"metric": "last 10% / first 10%", "op": "<=", "value": TARGET},
+        "headline": headline("flat (worst of agents, projector, split)", "x first 10%", summary([worst], 3)),
+    }
