@@ -133,10 +133,11 @@ def _why_queryable(r: Results) -> str:
 def _why_flat(r: Results) -> str:
     runs = _get(r, "flat", "runs") or {}
     per = "; ".join(
-        f"{mode} {run['cpu_us_per_read_first_10pct']} -> {run['cpu_us_per_read_last_10pct']} µs per message read"
+        f"{mode}/{role} {c['cpu_us_per_read_first_10pct']} -> {c['cpu_us_per_read_last_10pct']} µs per message read"
         for mode, run in runs.items()
+        for role, c in run["by_role"].items()
     )
-    return f"over {_get(r, 'flat', 'messages')} messages: {per}; a term that grows with the stored data remains"
+    return f"over {_get(r, 'flat', 'messages')} messages: {per}"
 
 
 def _why_isolation(r: Results) -> str:

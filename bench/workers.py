@@ -176,7 +176,7 @@ def running(workers: list[Worker]) -> Iterator[list[Worker]]:
                 stop(w)
 
 
-Sample = Callable[[float, int], None]  # (time.monotonic(), messages the groups have committed) at each look
+Sample = Callable[[float, Mapping[str, int]], None]  # (time.monotonic(), each group's committed offsets) per look
 
 
 def wait_caught_up(
@@ -198,7 +198,7 @@ class LagWatcher:
         self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
         self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
         self.partitions: dict[str, list[TopicPartition]] = {}
-        self.committed = 0  # the groups' committed offsets, summed, at the last look: how much they have read
+        self.committed: dict[str, int] = {}  # each group's committed offsets, summed, at the last look: its reads
 
     async def __aenter__(self) -> LagWatcher:
         await self.admin.start()
@@ -217,14 +217,12 @@ class LagWatcher:
                 self.partitions[t] = [TopicPartition(t, p) for p in self.consumer.partitions_for_topic(t) or ()]
         tps = [tp for t in wanted for tp in self.partitions[t]]
         ends = await self.consumer.end_offsets(tps)
-        total = read = 0
+        total = 0
         for group, topics in groups.items():
             committed = await self.admin.list_consumer_group_offsets(group)
-            for t in topics:
-                for tp in self.partitions[t]:
-                    offset = committed[tp].offset if tp in committed else 0
-                    total, read = total + ends[tp] - offset, read + offset
-        self.committed = read
+            offsets = [committed[tp].offset if tp in committed else 0 for t in topics for tp in self.partitions[t]]
+            total += sum(ends[tp] for t in topics for tp in self.partitions[t]) - sum(offsets)
+            self.committed[group] = sum(offsets)
         return total
 
 

@@ -83,10 +83,16 @@ def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
     assert latency["offered_events_per_s"] > 0 and latency["sla_ms"]["pooled"]["samples"] > 0
     flat = data["figures"]["flat"]  # the agents, the projector and both, each over the whole backlog
     assert set(flat["runs"]) == {"agents", "projector", "split"}
+    assert {mode: set(run["by_role"]) for mode, run in flat["runs"].items()} == {
+        "agents": {"agents"},
+        "projector": {"projector"},
+        "split": {"agents", "projector"},
+    }
     for run in flat["runs"].values():
-        assert run["reads"] > 0 and run["cpu_us_per_read_first_10pct"] > 0 and run["cpu_us_per_read_last_10pct"] > 0
+        for c in run["by_role"].values():  # each process against its own group's reads
+            assert c["reads"] > 0 and c["cpu_us_per_read_first_10pct"] > 0 and c["cpu_us_per_read_last_10pct"] > 0
+        assert run["ratio"] == max(c["ratio"] for c in run["by_role"].values())
     assert flat["worst_ratio"] == max(run["ratio"] for run in flat["runs"].values())
-    assert set(flat["runs"]["split"]["by_role"]) == {"agents", "projector"}
     reps = data["sizes"]["repetitions"]
     seen = data["figures"]["scale"]["rebalances_while_measured"]  # scraped from every worker's /metrics
     assert len(seen["one_worker"]) == len(seen["two_workers"]) == reps and all(n >= 0 for n in seen["two_workers"])
