@@ -6,12 +6,11 @@ import asyncio
 import os
 import pstats
 import signal
-from dataclasses import replace
 from typing import Any
 
 from bench.context import Context
 from bench.workers import PREFILLED_ENV, running, spawn, wait_caught_up, wait_ready, worker_env
-from bench.workload import copy, create_topics, delete_deployment, prefix_of
+from bench.workload import delete_deployment, fresh_copy, prefix_of
 from streams.settings import Settings
 
 # Own tottime by where the code lives: the buckets the suggestions talk about.
@@ -100,9 +99,7 @@ def _ours(file: str) -> str:
 def run(ctx: Context) -> dict[str, Any]:
     records = prefix_of(ctx.records, ctx.sizes.profile_events / max(len(ctx.records), 1))
     prefix = f"{ctx.base.topic_prefix}-prof"
-    settings = replace(ctx.base, topic_prefix=prefix)
-    asyncio.run(create_topics(settings, ctx.codec, ctx.sizes.partitions))
-    asyncio.run(copy(ctx.base, records, prefix))
+    asyncio.run(fresh_copy(ctx.base, ctx.codec, records, prefix, ctx.sizes.partitions))
     out = ctx.run_dir / "worker.prof"
     env = worker_env(ctx, prefix, prefix, ctx.run_dir / "profile", BENCH_PROFILE=str(out), **PREFILLED_ENV)
     with running([]) as workers:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from itertools import islice
 from typing import Any
@@ -160,6 +161,13 @@ async def assign_all(consumer: AIOKafkaConsumer, topics: Sequence[str]) -> list[
     consumer.assign(tps)
     await consumer.seek_to_beginning(*tps)
     return tps
+
+
+async def fresh_copy(base: Settings, codec: Codec, records: Sequence[Record], prefix: str, partitions: int) -> int:
+    """A deployment's topics under ``prefix``, the input among them holding a byte-for-byte copy of ``records``
+    (same keys and partitions); returns how many were copied."""
+    await create_topics(replace(base, topic_prefix=prefix), codec, partitions)
+    return await copy(base, records, prefix)
 
 
 async def copy(settings: Settings, records: Sequence[Record], target_prefix: str, by_key: bool = False) -> int:

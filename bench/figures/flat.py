@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 from bisect import bisect_left
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from bench.figures.worker import DEPLOYMENTS, drop_database
 from bench.machine import cpu_seconds
 from bench.stats import headline, summary
 from bench.workers import PREFILLED_ENV, deployment_envs, running, spawn, wait_caught_up, wait_ready
-from bench.workload import copy, create_topics, delete_deployment, prefix_of
+from bench.workload import delete_deployment, fresh_copy, prefix_of
 from streams.settings import Settings
 
 TARGET = 1.2  # CPU per message read, last 10% / first 10%
@@ -60,9 +59,7 @@ def costs(looks: list[tuple[int, float]]) -> dict[str, Any]:
 
 def one(ctx: Context, mode: str, records: list[Any]) -> dict[str, Any]:
     prefix = f"{ctx.base.topic_prefix}-f{mode[0]}"
-    settings = replace(ctx.base, topic_prefix=prefix)
-    asyncio.run(create_topics(settings, ctx.codec, ctx.sizes.partitions))
-    n = asyncio.run(copy(ctx.base, records, prefix))
+    n = asyncio.run(fresh_copy(ctx.base, ctx.codec, records, prefix, ctx.sizes.partitions))
     roles = MODES[mode]
     envs = deployment_envs(ctx, prefix, f"flat-{mode}", roles, **PREFILLED_ENV)
     every = Settings.from_env(envs[0]).consumer_groups()
@@ -73,17 +70,19 @@ def one(ctx: Context, mode: str, records: list[Any]) -> dict[str, Any]:
             wait_ready(w)
         pids = {role: w.proc.pid for role, w in zip(roles, workers, strict=True)}
         looks: dict[str, list[tuple[int, float]]] = {role: [] for role in roles}
-        rss: list[float] = []
+        rss: list[float] = []  # the processes' summed RSS at the first look and at lag 0
 
         def look(_: float, read: Mapping[str, int]) -> None:
             # Each process against its own group's reads: in the split deployment the projector races through the
             # pre-filled input while the agents are still early, so summed reads would mix two paces.
             for role, pid in pids.items():
                 looks[role].append((read.get(group_of[role], 0), cpu_seconds(pid)))
-            rss.append(sum(w.rss_mb() for w in workers))
+            if not rss:
+                rss.append(sum(w.rss_mb() for w in workers))
 
         groups = {group_of[role]: every[group_of[role]] for role in roles}
         wait_caught_up(ctx, groups, workers, timeout=n / 20 + 600, on_look=look)
+        rss.append(sum(w.rss_mb() for w in workers))
     asyncio.run(delete_deployment(ctx.base, prefix))
     for env in envs:
         drop_database(Path(env["ALARMFLOW_VAR_DIR"]))

@@ -17,14 +17,13 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import replace
 from typing import Any
 
 from bench.context import Context, Record
 from bench.figures.worker import drop_database
 from bench.stats import headline, summary
 from bench.workers import PREFILLED_ENV, running, spawn, wait_caught_up, wait_ready, worker_env
-from bench.workload import copy, create_topics, delete_deployment, prefix_of
+from bench.workload import delete_deployment, fresh_copy, prefix_of
 from streams.settings import Settings
 
 TARGET = 0.8  # projector events/s with the analyst loop / alone
@@ -79,8 +78,7 @@ class AnalystLoop(threading.Thread):
 def one(ctx: Context, index: int, records: list[Record], analyst: bool) -> dict[str, Any]:
     kind = "analyst" if analyst else "alone"
     prefix = f"{ctx.base.topic_prefix}-i{index}{kind[0]}"
-    asyncio.run(create_topics(replace(ctx.base, topic_prefix=prefix), ctx.codec, ctx.sizes.partitions))
-    n = asyncio.run(copy(ctx.base, records, prefix))
+    n = asyncio.run(fresh_copy(ctx.base, ctx.codec, records, prefix, ctx.sizes.partitions))
     var_dir = ctx.run_dir / f"isolation-{index}-{kind}"
     env = worker_env(
         ctx, prefix, prefix, var_dir, ALARMFLOW_ROLE="projector", ALARMFLOW_CLICKHOUSE_HTTP_PASSWORD=PASSWORD,

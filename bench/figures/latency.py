@@ -147,19 +147,19 @@ def _point(ctx: Context, rate: float, label: str) -> dict[str, Any]:
     envs = deployment_envs(
         ctx, prefix, label, roles, ALARMFLOW_SLA_LATENESS_MS="0", ALARMFLOW_DISTRICT_DIR=str(district)
     )
-    env = envs[0]
+    first = Settings.from_env(envs[0])
     with running([]) as workers:
         workers += [spawn(ctx, f"{label}-{role}", e) for role, e in zip(roles, envs, strict=True)]
         for w in workers:
             wait_ready(w)
         database = next(w for w in workers if w.settings.role in ("all", "projector"))  # it serves the queries
         windows = asyncio.run(_measure(ctx, settings, database, rate))
-        wait_caught_up(ctx, Settings.from_env(env).consumer_groups(), workers, timeout=300)
+        wait_caught_up(ctx, first.consumer_groups(), workers, timeout=300)
     asyncio.run(delete_deployment(ctx.base, prefix))
     return {
         "deployment": deployment,
         "offered_events_per_s": round(rate, 1),
-        "tick_interval_ms": Settings.from_env(env).tick_interval_ms,
+        "tick_interval_ms": first.tick_interval_ms,
         "queryable_ms": _stats(windows, "queryable_ms"),
         "sla_ms": _stats(windows, "sla_ms"),
         "windows": [{k: v for k, v in w.items() if not k.endswith("_ms")} for w in windows],

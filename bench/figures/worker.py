@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from bench.context import Context, Record
 from bench.machine import cpu_seconds
 from bench.stats import headline, summary
 from bench.workers import PREFILLED_ENV, deployment_envs, running, spawn, wait_caught_up, wait_ready
-from bench.workload import copy, create_topics, delete_deployment, deployment_sizes, prefix_of
+from bench.workload import delete_deployment, deployment_sizes, fresh_copy, prefix_of
 from streams.kafka_local import BrokerPaths
 from streams.settings import Settings
 
@@ -46,9 +45,7 @@ def broker_pid(ctx: Context) -> int | None:
 
 def one(ctx: Context, index: int, records: list[Record], deployment: str = "single") -> dict[str, Any]:
     prefix = f"{ctx.base.topic_prefix}-w{index}{deployment[0]}"
-    settings = replace(ctx.base, topic_prefix=prefix)
-    asyncio.run(create_topics(settings, ctx.codec, ctx.sizes.partitions))
-    n = asyncio.run(copy(ctx.base, records, prefix))
+    n = asyncio.run(fresh_copy(ctx.base, ctx.codec, records, prefix, ctx.sizes.partitions))
     roles = DEPLOYMENTS[deployment]
     envs = deployment_envs(ctx, prefix, f"worker-{index}", roles, **PREFILLED_ENV)
     groups = Settings.from_env(envs[0]).consumer_groups()
