@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,8 +47,8 @@ class FailingSink:
         result: dict[int, int] = self.sink.high_water(table, topic)
         return result
 
-    def existing(self, rows: Rows) -> set[Any]:
-        result: set[Any] = self.sink.existing(rows)
+    def existing(self, batch: Sequence[Rows]) -> dict[str, set[Any]]:
+        result: dict[str, set[Any]] = self.sink.existing(batch)
         return result
 
     def write(self, rows: Rows, token: str) -> None:

@@ -17,7 +17,7 @@ ReplacingMergeTree keys collapse on merge whatever would get past these.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
@@ -35,8 +35,8 @@ _TRANSIENT_CODES = frozenset({159, 202, 203, 209, 210, 241, 252, 285, 425, 999})
 
 
 _BETWEEN = (
-    "{{at:Identifier}} BETWEEN fromUnixTimestamp64Milli({{lo{i}:Int64}}, 'UTC') "
-    "AND fromUnixTimestamp64Milli({{hi{i}:Int64}}, 'UTC')"
+    "{{{p}at:Identifier}} BETWEEN fromUnixTimestamp64Milli({{{p}lo{i}:Int64}}, 'UTC') "
+    "AND fromUnixTimestamp64Milli({{{p}hi{i}:Int64}}, 'UTC')"
 )
 _EPOCH, _MS = datetime(1970, 1, 1, tzinfo=UTC), timedelta(milliseconds=1)
 SPAN_GAP_MS = 3_600_000  # times closer than this share one span of the look-up
@@ -70,6 +70,28 @@ def dedup_token(table: str, ranges: Iterable[tuple[str, int, int, int]]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+def _lookup(n: int, rows: Rows, parameters: dict[str, Any]) -> str:
+    """The look-up of one table's repeats as the ``n``-th branch of a UNION ALL; fills its parameters."""
+    spec = rows.spec
+    p = f"t{n}_"
+    parameters.update({p + "table": spec.name, p + "column": spec.identity, p + "values": rows.identities()})
+    where = f"{{{p}column:Identifier}} IN {{{p}values:Array(String)}}"
+    if spec.located_by is not None:
+        parameters[p + "at"] = spec.located_by
+        located = rows.column(spec.located_by)
+        if pa.types.is_timestamp(spec.schema.field(spec.located_by).type):
+            spans = time_spans(_millis(v) for v in located)
+            where += " AND (" + " OR ".join(_BETWEEN.format(p=p, i=i) for i in range(len(spans))) + ")"
+            for i, (lo, hi) in enumerate(spans):
+                parameters[f"{p}lo{i}"], parameters[f"{p}hi{i}"] = lo, hi
+        else:
+            where += f" AND {{{p}at:Identifier}} IN {{{p}keys:Array(String)}}"
+            parameters[p + "keys"] = sorted(set(located))
+    return (
+        f"SELECT DISTINCT {{{p}table:String}}, {{{p}column:Identifier}} FROM {{{p}table:Identifier}} WHERE {where}"
+    )
+
+
 def _classify(exc: ClickHouseError) -> ProjectionError:
     if isinstance(exc, OperationalError):
         return TransientSinkError(str(exc))
@@ -98,32 +120,24 @@ class ClickHouseSink:
             raise _classify(exc) from exc
         return {int(p): int(o) for p, o in result.result_rows}
 
-    def existing(self, rows: Rows) -> set[Any]:
-        """Which of the rows' identities the table already holds: a look-up on the sort key's leading column
+    def existing(self, batch: Sequence[Rows]) -> dict[str, set[Any]]:
+        """Which of the rows' identities each table already holds, for every table of the batch in one query (a
+        query's fixed cost in the engine is most of a small look-up's): a look-up on each sort key's leading column
         (the batch's time ranges or keys), then the identities among the rows found there."""
-        spec, values = rows.spec, rows.identities()
-        if not values:
-            return set()
-        where = "{column:Identifier} IN {values:Array(String)}"
-        parameters: dict[str, Any] = {"table": spec.name, "column": spec.identity, "values": values}
-        if spec.located_by is not None:
-            parameters["at"] = spec.located_by
-            located = rows.column(spec.located_by)
-            if pa.types.is_timestamp(spec.schema.field(spec.located_by).type):
-                spans = time_spans(_millis(v) for v in located)
-                where += " AND (" + " OR ".join(_BETWEEN.format(i=i) for i in range(len(spans))) + ")"
-                for i, (lo, hi) in enumerate(spans):
-                    parameters[f"lo{i}"], parameters[f"hi{i}"] = lo, hi
-            else:
-                where += " AND {at:Identifier} IN {keys:Array(String)}"
-                parameters["keys"] = sorted(set(located))
+        branches: list[str] = []
+        parameters: dict[str, Any] = {}
+        for n, rows in enumerate(r for r in batch if r.spec.identity is not None and len(r)):
+            branches.append(_lookup(n, rows, parameters))
+        found: dict[str, set[Any]] = {rows.spec.name: set() for rows in batch}
+        if not branches:
+            return found
         try:
-            result = self.client.query(
-                "SELECT DISTINCT {column:Identifier} FROM {table:Identifier} WHERE " + where, parameters=parameters
-            )
+            result = self.client.query(" UNION ALL ".join(branches), parameters=parameters)
         except ClickHouseError as exc:
             raise _classify(exc) from exc
-        return {row[0] for row in result.result_rows}
+        for table, identity in result.result_rows:
+            found[table].add(identity)
+        return found
 
     def write(self, rows: Rows, token: str) -> None:
         if not len(rows):

@@ -195,9 +195,9 @@ class MeteredSink:
         with _errors("high_water"):
             return self.inner.high_water(table, topic)
 
-    def existing(self, rows: Rows) -> set[Any]:
+    def existing(self, batch: Sequence[Rows]) -> dict[str, set[Any]]:
         with _errors("existing"):
-            return self.inner.existing(rows)
+            return self.inner.existing(batch)
 
     def write(self, rows: Rows, token: str) -> None:
         start = time.perf_counter()

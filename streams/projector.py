@@ -76,8 +76,11 @@ class Projector:
         if poison:
             await self._dead_letter(poison)
             report.dead_lettered = len(poison)
-        for rows in tables.values():
-            report.by_table[rows.spec.name] = await self._write(rows, messages)
+        report.by_table = dict.fromkeys(tables, 0)
+        batch = [rows for rows in tables.values() if len(rows)]
+        present = await self._retry(partial(self.sink.existing, batch))
+        for rows in batch:
+            report.by_table[rows.spec.name] = await self._write(rows.without(present[rows.spec.name]), messages)
         return report
 
     def _rows(self, messages: Sequence[Message]) -> tuple[BatchReport, dict[str, Rows], list[Rejected]]:
@@ -129,12 +132,7 @@ class Projector:
                     self._marks[key] = await self._retry(partial(self.sink.high_water, *key))
 
     async def _write(self, rows: Rows, messages: Sequence[Message]) -> int:
-        """Insert the rows not yet in the table; returns how many were inserted."""
-        if not len(rows):
-            return 0
-        if rows.spec.identity is not None:
-            present = await self._retry(partial(self.sink.existing, rows))
-            rows = rows.without(present)
+        """Insert the rows (those not yet in the table); returns how many were inserted."""
         ranges: dict[tuple[str, int], list[int]] = {}
         for m in messages:
             span = ranges.setdefault((m.topic, m.partition), [m.offset, m.offset])

@@ -98,5 +98,26 @@ def test_a_repeat_is_found_wherever_its_first_copy_lies(sink: ClickHouseSink, sp
             _row(spec, 104, event_id=fresh[2], **located(77)),
         ],
     )
-    assert sink.existing(batch) == {ids[0], ids[39]}
-    assert sink.existing(Rows(spec, [])) == set()
+    assert sink.existing([batch]) == {spec.name: {ids[0], ids[39]}}
+    assert sink.existing([Rows(spec, [])]) == {spec.name: set()}
+
+
+def test_one_look_up_serves_every_table_of_a_batch(sink: ClickHouseSink) -> None:
+    """Three tables in one look-up: each finds its own repeats, and an identity another table holds is not one."""
+    cases = [
+        (DISPATCHES, {"occurred_at": T0 + timedelta(days=3)}),
+        (LIFECYCLE, {"case_id": "C-many"}),
+        (DEADLETTERS, {"origin": "t/0/many"}),
+    ]
+    held = {spec.name: str(uuid.uuid4()) for spec, _ in cases}
+    for i, (spec, located) in enumerate(cases):
+        _write(sink, spec, [_row(spec, 500 + i, event_id=held[spec.name], **located)])
+    others = list(held.values())
+    batch = [
+        Rows(spec, [_row(spec, 600 + j, event_id=event_id, **located) for j, event_id in enumerate(others)])
+        for spec, located in cases
+    ]
+    assert sink.existing([*batch, Rows(OUTCOME_DAILY, [])]) == {
+        **{spec.name: {held[spec.name]} for spec, _ in cases},
+        OUTCOME_DAILY.name: set(),
+    }
