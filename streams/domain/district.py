@@ -233,15 +233,26 @@ class District:
     _grid_index: dict[str, Grid] = field(init=False, repr=False, compare=False)
     _street_index: dict[str, Street] = field(init=False, repr=False, compare=False)
     _category_index: dict[str, Category] = field(init=False, repr=False, compare=False)
-    _place_keys: tuple[tuple[str, Place], ...] = field(init=False, repr=False, compare=False)
+    # Place keys by their first character (in gazetteer order), so a look-up reads only the keys that can occur in
+    # its text; a city's gazetteer has thousands.
+    _place_keys: dict[str, tuple[tuple[str, Place], ...]] = field(init=False, repr=False, compare=False)
+    # Members by (team, street, grid or None for the pool), in member_id order: a city's roster has thousands.
+    _roster: dict[tuple[str, str, str | None], tuple[Member, ...]] = field(init=False, repr=False, compare=False)
     _tree: Any = field(init=False, repr=False, compare=False)  # shapely.STRtree, in the order of self.grids
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_grid_index", {g.code: g for g in self.grids})
         object.__setattr__(self, "_street_index", {s.code: s for s in self.streets})
         object.__setattr__(self, "_category_index", {c.code: c for c in self.categories})
-        keys = tuple((key, p) for p in self.places for key in place_keys(p))
-        object.__setattr__(self, "_place_keys", keys)
+        keys: dict[str, list[tuple[str, Place]]] = {}
+        for place in self.places:
+            for key in place_keys(place):
+                keys.setdefault(key[:1], []).append((key, place))
+        object.__setattr__(self, "_place_keys", {c: tuple(v) for c, v in keys.items()})
+        roster: dict[tuple[str, str, str | None], list[Member]] = {}
+        for m in sorted(self.members, key=lambda m: m.member_id):
+            roster.setdefault((m.team, m.street_code, m.grid_code), []).append(m)
+        object.__setattr__(self, "_roster", {k: tuple(v) for k, v in roster.items()})
         object.__setattr__(self, "_tree", shapely.STRtree([g.polygon for g in self.grids]))
 
     @classmethod
@@ -273,10 +284,11 @@ class District:
         """
         haystack = normalise(text)
         best: tuple[int, int, Place] | None = None
-        for key, place in self._place_keys:
-            at = haystack.rfind(key)
-            if at >= 0 and (best is None or (len(key), at) > best[:2]):
-                best = (len(key), at, place)
+        for first in {"", *haystack}:
+            for key, place in self._place_keys.get(first, ()):
+                at = haystack.rfind(key)
+                if at >= 0 and (best is None or (len(key), at) > best[:2]):
+                    best = (len(key), at, place)
         return best[2] if best else None
 
     def on_duty(self, team: str, street_code: str, grid_code: str | None, local_dt: datetime) -> list[Member]:
@@ -286,12 +298,7 @@ class District:
         """
         local = local_dt.astimezone(LOCAL_TZ) if local_dt.tzinfo is not None else local_dt
         t = local.time()
-        found = [
-            m
-            for m in self.members
-            if m.team == team and m.street_code == street_code and m.grid_code == grid_code and m.on_duty_at(t)
-        ]
-        return sorted(found, key=lambda m: m.member_id)
+        return [m for m in self._roster.get((team, street_code, grid_code), ()) if m.on_duty_at(t)]
 
 
 def normalise(text: str) -> str:

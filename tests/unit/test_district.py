@@ -16,18 +16,23 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from streams.domain.district import (
     ISSUE_LEADS,
     SEED_TARGETS,
     District,
     GridKind,
+    Place,
     ReferenceDataError,
     Shift,
     SlaOverride,
     SlaPolicy,
     SlaTargets,
     Team,
+    normalise,
+    place_keys,
 )
 from streams.errors import AlarmflowError
 from streams.reference_files import DEFAULT_DIRECTORY, load_district
@@ -477,3 +482,50 @@ def test_invalid_json_reports_line_and_column(copied: Path) -> None:
 def test_the_shipped_documents_round_trip_through_from_documents() -> None:
     docs = {name: json.loads((DEFAULT_DIRECTORY / name).read_text(encoding="utf-8")) for name in small_docs()}
     assert District.from_documents(docs) == load_district()
+
+
+CITY = load_district(Path(__file__).resolve().parents[2] / "deploy" / "city")
+NAMES = sorted({n for p in CITY.places for n in (p.name, *p.aliases)})
+
+
+def _scan_place(district: District, text: str) -> Place | None:
+    """place_named's rule read off the whole gazetteer, key by key: the reference its index must agree with."""
+    haystack, best = normalise(text), None
+    for place in district.places:
+        for key in place_keys(place):
+            at = haystack.rfind(key)
+            if at >= 0 and (best is None or (len(key), at) > best[:2]):
+                best = (len(key), at, place)
+    return best[2] if best else None
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from([n for p in CITY.places for n in (p.name, *p.aliases)]).map(
+                lambda n: n[: max(1, len(n) - 1)]
+            ),
+            st.sampled_from([n for p in CITY.places for n in (p.name, *p.aliases)]),
+            st.text(alphabet="街道路号幢区村 　３ａA", max_size=4),
+        ),
+        max_size=4,
+    ).map("".join)
+)
+def test_the_gazetteer_index_finds_what_a_scan_of_every_place_finds(text: str) -> None:
+    assert CITY.place_named(text) == _scan_place(CITY, text)
+
+
+@given(
+    st.sampled_from(sorted({(m.team, m.street_code, m.grid_code) for m in CITY.members}, key=str)),
+    st.integers(min_value=0, max_value=24 * 60 - 1),
+)
+def test_the_roster_index_finds_who_a_scan_of_every_member_finds(
+    unit: tuple[str, str, str | None], minute: int
+) -> None:
+    team, street_code, grid_code = unit
+    when = datetime(2026, 5, 1, minute // 60, minute % 60)  # naive: local wall-clock time
+    scan = sorted(
+        (m for m in CITY.members if (m.team, m.street_code, m.grid_code) == unit and m.on_duty_at(when.time())),
+        key=lambda m: m.member_id,
+    )
+    assert CITY.on_duty(team, street_code, grid_code, when) == scan
