@@ -40,7 +40,8 @@ def faust_app(settings: Settings) -> faust.App:
     (settings.var_dir / "faust").mkdir(parents=True, exist_ok=True)
     return faust.App(
         settings.faust_app_id,
-        broker=f"{faust_ext.SCHEME}://{settings.kafka_bootstrap}",  # Kafka through streams.faust_ext.Transport
+        # Kafka through streams.faust_ext.Transport, which takes the consumer's fetch wait from the URL.
+        broker=f"{faust_ext.SCHEME}://{settings.kafka_bootstrap}?{faust_ext.FETCH_MAX_WAIT}={settings.fetch_max_wait_ms}",
         TableManager=faust_ext.TableManager,
         # Tables persist locally (RocksDB): a restart recovers from its own files plus the changelog's tail, not
         # from the whole changelog. No standby replicas: each worker reads only its own partitions' changelogs.

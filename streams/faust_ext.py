@@ -1,4 +1,4 @@
-"""Faust 0.15.3 with five fixes, through its own extension points: a transport and a table manager.
+"""Faust 0.15.3 with six fixes, through its own extension points: a transport and a table manager.
 
 After a worker restarts or rebalances with tables to recover, Faust can lose records it has already
 fetched: they are never processed, their offsets never committed, and the group stalls (a gap blocks
@@ -21,6 +21,10 @@ registered the documented way (``Transport`` through the ``faust.transports`` en
 
 5. ``ConsumerThread.verify_event_path`` skips partitions paused on purpose (the changelogs after recovery),
    which Faust's livelock check otherwise reports as stalled every 2.5 s, thousands of ERROR lines a run.
+6. ``ConsumerThread._create_worker_consumer`` sets the consumer's fetch wait from the broker URL. Faust fixes it
+   at 1,500 ms. aiokafka keeps one fetch in flight per broker, for the partitions with nothing buffered; while it
+   waits on quiet ones, a busy partition whose buffer was drained meanwhile waits too. Measured live at 318
+   events/s: records reached the agents 1.3-2.0 s after they were produced, and 0.26-0.36 s with 100 ms.
 
 And one bound: ``Consumer.wait_empty``, which a shutdown and every rebalance call to let the batches in
 flight finish, has no timeout in Faust (the known ``wait_empty`` hang). Here it gets ``WAIT_EMPTY_LIMIT_S``;
@@ -60,6 +64,7 @@ from streams.errors import AlarmflowError
 log = logging.getLogger(__name__)
 CHECKED = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0"}
 SCHEME = "alarmflow"  # broker="alarmflow://host:port": Kafka through the Transport below
+FETCH_MAX_WAIT = "fetch_max_wait_ms"  # broker="alarmflow://host:port?fetch_max_wait_ms=N": see fix 6
 
 
 class UncheckedFaustVersion(AlarmflowError):
@@ -73,6 +78,14 @@ def check_versions() -> None:
 
 
 class ConsumerThread(AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
+        """Fix 6: the broker URL's ``fetch_max_wait_ms`` in place of Faust's fixed 1,500 ms (it has no setting)."""
+        consumer = super()._create_worker_consumer(transport)
+        wait = transport.url[0].query.get(FETCH_MAX_WAIT)
+        if wait is not None:
+            consumer._fetch_max_wait_ms = int(wait)  # read once, by start(), to build its fetcher
+        return consumer
+
     async def _fetch_records(
         self, consumer: Any, active_partitions: Any, timeout: float | None = None, max_records: int | None = None
     ) -> Any:

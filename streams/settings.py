@@ -44,6 +44,10 @@ class Settings:
     batch_within_ms: int = 500
     agent_batch_max: int = 1000  # events an agent takes at once (one acknowledgement round trip per batch)
     agent_batch_within_ms: int = 50  # the longest an agent waits to fill a batch (per stage: latency for throughput)
+    # The longest the broker holds the agents' fetch for data: with one fetch in flight per broker, a partition
+    # drained meanwhile waits for it, so this bounds a record's wait before an agent reads it. (The projector's
+    # fetch waits up to batch_within_ms: it writes fewer, larger batches for it.)
+    fetch_max_wait_ms: int = 100
     log_level: str = "info"
     district_dir: Path | None = None
     sla_lateness_ms: int = 60_000
@@ -149,6 +153,8 @@ class Settings:
         unknown = settings.success - set(OUTCOMES)
         if unknown or not settings.success:
             raise ConfigError(f"ALARMFLOW_SUCCESS_OUTCOMES: use a comma-separated subset of {', '.join(OUTCOMES)}")
+        if settings.fetch_max_wait_ms < 0:
+            raise ConfigError("ALARMFLOW_FETCH_MAX_WAIT_MS must be 0 or more")
         if settings.role not in ("all", "agents", "projector"):
             raise ConfigError(f"ALARMFLOW_ROLE={settings.role!r}: use all, agents or projector")
         if settings.event_loop not in ("uvloop", "aio"):

@@ -4,6 +4,7 @@ resumes wait while recovery finishes, and the app is wired to them the documente
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -12,6 +13,8 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import TP
 
 from streams import faust_ext
+from streams.app import faust_app
+from streams.settings import Settings
 
 
 async def test_an_empty_active_set_fetches_nothing_and_the_set_is_copied(monkeypatch: Any) -> None:
@@ -113,3 +116,15 @@ async def test_wait_empty_ends_the_worker_even_when_faust_outlives_a_cancellatio
         raise AssertionError("wait_empty returned although nothing was acknowledged")
     finally:
         over.set()  # the stub's loop ends, so the test's event loop can close
+
+
+async def test_the_agents_fetch_wait_comes_from_the_settings(tmp_path: Path) -> None:
+    """Fix 6: Faust builds its consumer with a 1,500 ms fetch wait; the worker's app gets the setting's instead, in
+    the attribute aiokafka's start() builds its fetcher from."""
+    settings = Settings(var_dir=tmp_path, fetch_max_wait_ms=77)
+    app = faust_app(settings)
+    thread = app.consumer._thread
+    assert isinstance(thread, faust_ext.ConsumerThread)
+    assert thread._create_worker_consumer(app.transport)._fetch_max_wait_ms == 77
+    plain = faust.App("t-plain", broker=f"{faust_ext.SCHEME}://127.0.0.1:1")  # no wait in the URL: Faust's own
+    assert plain.consumer._thread._create_worker_consumer(plain.transport)._fetch_max_wait_ms == 1500
