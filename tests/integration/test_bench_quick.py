@@ -91,11 +91,18 @@ def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
     for run in flat["runs"].values():
         for c in run["by_role"].values():  # each process against its own group's reads
             assert c["reads"] > 0 and c["cpu_us_per_read_first_10pct"] > 0 and c["cpu_us_per_read_last_10pct"] > 0
+            deciles = c["cpu_us_per_read_by_decile"]
+            assert len(deciles) == 10 and [deciles[0], deciles[-1]] == [
+                c["cpu_us_per_read_first_10pct"],
+                c["cpu_us_per_read_last_10pct"],
+            ]
         assert run["ratio"] == max(c["ratio"] for c in run["by_role"].values())
     assert flat["worst_ratio"] == max(run["ratio"] for run in flat["runs"].values())
     reps = data["sizes"]["repetitions"]
     seen = data["figures"]["scale"]["rebalances_while_measured"]  # scraped from every worker's /metrics
     assert len(seen["one_worker"]) == len(seen["two_workers"]) == reps and all(n >= 0 for n in seen["two_workers"])
+    idle = data["figures"]["scale"]["idle_lag"]  # what "caught up" allowed for: the workers' lag from their own ticks
+    assert len(idle["one_worker"]) == len(idle["two_workers"]) == reps and all(n >= 0 for n in idle["two_workers"])
     curve = latency["curve"]  # one point per share of the worker's median, the headline first, each measured
     assert [c["share_of_worker_median"] for c in curve] == [0.5, 0.1]
     assert curve[0]["offered_events_per_s"] == latency["offered_events_per_s"] > curve[1]["offered_events_per_s"]
