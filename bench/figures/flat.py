@@ -54,8 +54,8 @@ def costs(looks: list[tuple[int, float]]) -> dict[str, Any]:
         "looks": len(looks),
         "cpu_us_per_read_first_10pct": round(first, 1),
         "cpu_us_per_read_last_10pct": round(last, 1),
-        # The whole curve: a term that grows with the stored data climbs decile by decile; a change in what the input
-        # carries (its mix of event types as the simulated days go on) shows as a step.
+        # The whole curve: a term that grows with the stored data climbs decile by decile; a change in the work per
+        # read (the order in which the agents work through a pre-filled backlog) shows as a step.
         "cpu_us_per_read_by_decile": [round(d, 1) for d in deciles],
         "ratio": round(last / first, 3) if first > 0 else None,
     }
